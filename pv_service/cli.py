@@ -1,0 +1,197 @@
+"""The ``pv-service`` console script: the Litestar CLI plus the service's own commands (SPEC §11, §13, §14)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from pv_service.config import Settings
+from pv_service.reference import load_reference
+from pv_service.storage.database import Database
+from pv_service.storage.migrate import upgrade
+from pv_service.users import ROLES, UserError, create_user, issue_token, list_tokens, revoke_token
+
+T = TypeVar("T")
+CLI_ACTOR = "cli"
+READ_CHUNK = 1 << 20
+
+
+def _with_database(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
+    async def run() -> T:
+        database = Database(settings.database_url)
+        try:
+            await upgrade(database)
+            return await work(database)
+        finally:
+            await database.dispose()
+
+    return asyncio.run(run())
+
+
+def _stamp(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else "-"
+
+
+def _user_error(exc: UserError) -> click.ClickException:
+    return click.BadParameter(exc.error.message, param_hint=f"--{exc.error.field}")
+
+
+@click.group(name="db", help="Database schema.")
+def db_group() -> None:
+    pass
+
+
+@db_group.command(name="upgrade", help="Apply every pending migration.")
+def db_upgrade() -> None:
+    settings = Settings.from_env()
+
+    async def nothing(_: Database) -> None:
+        return None
+
+    _with_database(settings, nothing)
+    click.echo("database up to date")
+
+
+@click.group(name="users", help="Users (professionals with an RPPS and one role).")
+def users_group() -> None:
+    pass
+
+
+@users_group.command(name="create", help="Create a user.")
+@click.option("--rpps", required=True, help="11-digit RPPS with its Luhn key.")
+@click.option("--role", required=True, type=click.Choice(ROLES))
+@click.option("--name", required=True)
+def users_create(rpps: str, role: str, name: str) -> None:
+    async def work(database: Database) -> None:
+        async with database.session() as session, session.begin():
+            await create_user(session, rpps=rpps, role=role, name=name, actor=CLI_ACTOR)
+
+    try:
+        _with_database(Settings.from_env(), work)
+    except UserError as exc:
+        raise _user_error(exc) from None
+    click.echo(f"{rpps}\t{role}\t{name}")
+
+
+@click.group(name="tokens", help="Bearer tokens.")
+def tokens_group() -> None:
+    pass
+
+
+@tokens_group.command(name="create", help="Create a token and print it alone (it is shown only once).")
+@click.option("--rpps", required=True)
+@click.option("--days", type=click.IntRange(min=1), default=None, help="Expiry in days (default 90).")
+def tokens_create(rpps: str, days: int | None) -> None:
+    settings = Settings.from_env()
+
+    async def work(database: Database) -> str:
+        async with database.session() as session, session.begin():
+            issued = await issue_token(session, rpps=rpps, days=days or settings.token_days, actor=CLI_ACTOR)
+        return issued.token
+
+    try:
+        click.echo(_with_database(settings, work))
+    except UserError as exc:
+        raise _user_error(exc) from None
+
+
+@tokens_group.command(name="list", help="List a user's tokens: id, created, expires, revoked.")
+@click.option("--rpps", required=True)
+def tokens_list(rpps: str) -> None:
+    async def work(database: Database) -> list[str]:
+        async with database.read_session() as session:
+            rows = await list_tokens(session, rpps)
+        return [f"{r.id}\t{_stamp(r.created_at)}\t{_stamp(r.expires_at)}\t{_stamp(r.revoked_at)}" for r in rows]
+
+    for line in _with_database(Settings.from_env(), work):
+        click.echo(line)
+
+
+@tokens_group.command(name="revoke", help="Revoke a token, given its id or the token itself.")
+@click.argument("id_or_token")
+def tokens_revoke(id_or_token: str) -> None:
+    async def work(database: Database) -> str:
+        async with database.session() as session, session.begin():
+            row = await revoke_token(session, id_or_token, actor=CLI_ACTOR)
+        return f"{row.id}\trevoked {_stamp(row.revoked_at)}"
+
+    try:
+        click.echo(_with_database(Settings.from_env(), work))
+    except UserError as exc:
+        raise click.ClickException(exc.error.message) from None
+
+
+@click.group(name="registry", help="The registry mirror.")
+def registry_group() -> None:
+    pass
+
+
+@registry_group.command(name="import", help="Import registry NDJSON; exits 1 when a line failed.")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def registry_import(file: Path) -> None:
+    from pv_service.registry.importer import NdjsonLines, RegistryImport
+
+    settings = Settings.from_env()
+    job = RegistryImport(reference=load_reference(settings.schemas_dir), settings=settings, actor=CLI_ACTOR)
+    lines = NdjsonLines()
+    progress = Progress(
+        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(), console=Console(stderr=True), transient=True,
+    )
+    with progress:
+        reading = progress.add_task("reading", total=file.stat().st_size)
+        with file.open("rb") as stream:
+            while chunk := stream.read(READ_CHUNK):
+                job.add_lines(lines.feed(chunk))
+                progress.advance(reading, len(chunk))
+        job.add_lines(lines.finish())
+        applying = progress.add_task("importing", total=job.report.total - job.report.failed)
+
+        async def work(database: Database) -> Any:
+            return await job.apply(database, progress=lambda n: progress.advance(applying, n))
+
+        report = _with_database(settings, work)
+    click.echo(
+        f"total={report.total} accepted={report.accepted} unchanged={report.unchanged} failed={report.failed}"
+    )
+    for error in report.errors:
+        click.echo(f"line {error.line}: {error.field}: {error.code}: {error.message}")
+    if report.failed:
+        sys.exit(1)
+
+
+@click.command(name="demo", help="Serve a demo on a fresh SQLite file with generated data; print a token per role.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--patients", default=300, show_default=True, type=click.IntRange(min=1))
+def demo(host: str, port: int, patients: int) -> None:
+    from pv_service.demo import prepare_demo, serve
+
+    settings, tokens = prepare_demo(Settings.from_env(), patients=patients)
+    for role, token in tokens.items():
+        click.echo(f"{role}\t{token}")
+    click.echo(f"http://{host}:{port}")
+    sys.stdout.flush()
+    serve(settings, host=host, port=port)
+
+
+def register_commands(cli: click.Group) -> None:
+    for command in (db_group, users_group, tokens_group, registry_group, demo):
+        cli.add_command(command)
+
+
+def main() -> None:
+    os.environ.setdefault("LITESTAR_APP", "pv_service.app:create_app")
+    os.environ.setdefault("LITESTAR_QUIET_CONSOLE", "1")
+    from litestar.cli.main import litestar_group
+
+    litestar_group()

@@ -1,0 +1,207 @@
+"""Problem details (RFC 9457) with field paths, SPEC §7: every error the service answers goes through here.
+
+``Problem.to_response`` is the single place that shapes the body; Litestar's own exceptions and any
+unexpected one are converted into a ``Problem`` first, so no stack trace, SQL or secret reaches a client.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.openapi import ResponseSpec
+from litestar.exceptions import HTTPException
+from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException, ProblemDetailsPlugin
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from pv_service.rules.field_error import FieldError
+
+logger = logging.getLogger("pv_service")
+
+PROBLEM_TYPE_BASE = "https://pv-service.example/problems/"
+TITLES = {
+    400: "The request is malformed",
+    401: "Authentication required",
+    403: "Not allowed for this role",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict with the current state",
+    412: "The resource has changed",
+    413: "Request body too large",
+    415: "Unsupported media type",
+    422: "The request breaks a rule",
+    428: "If-Match required",
+    500: "Internal error",
+    503: "Service unavailable",
+}
+SLUGS = {
+    400: "malformed-request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    409: "conflict",
+    412: "precondition-failed",
+    413: "payload-too-large",
+    415: "unsupported-media-type",
+    422: "rule-violation",
+    428: "precondition-required",
+    500: "internal-error",
+    503: "unavailable",
+}
+
+
+class Problem(ProblemDetailsException):
+    """An error answer: status, a human detail and the field errors behind it."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str = "",
+        errors: Sequence[FieldError] = (),
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(
+            detail=detail or TITLES.get(status, "Error"),
+            status_code=status,
+            headers=headers,
+            type_=PROBLEM_TYPE_BASE + SLUGS.get(status, str(status)),
+            title=TITLES.get(status, "Error"),
+        )
+        self.errors = list(errors)
+
+    def to_response(self, request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+        body: dict[str, Any] = {
+            "type": self.type_,
+            "title": self.title,
+            "status": self.status_code,
+            "detail": self.detail,
+            "errors": [{"field": e.field, "code": e.code, "message": e.message} for e in self.errors],
+        }
+        return Response(
+            body, status_code=self.status_code, headers=self.headers, media_type="application/problem+json"
+        )
+
+
+def not_found(what: str = "resource") -> Problem:
+    return Problem(404, f"No such {what} within your reach.")
+
+
+def rule_violation(errors: Iterable[FieldError], detail: str = "") -> Problem:
+    errors = list(errors)
+    return Problem(422, detail or f"{len(errors)} rule(s) broken; see errors.", errors)
+
+
+def conflict(detail: str, errors: Sequence[FieldError] = ()) -> Problem:
+    return Problem(409, detail, errors)
+
+
+# --- msgspec decode errors → field errors -------------------------------------------------------
+
+_PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
+_NAMED_FIELD = re.compile(r"`(?P<name>[^`]+)`")
+
+
+def _field_path(path: str) -> str:
+    return path[1:] if path.startswith(".") else path
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+def decode_error_to_field_error(message: str) -> FieldError:
+    """Turn one msgspec error message into a field error; msgspec stops at the first error."""
+    match = _PATH.search(message)
+    path = _field_path(match.group("path")) if match else ""
+    text = message[: match.start()] if match else message
+    if text.startswith("Object contains unknown field"):
+        name = _NAMED_FIELD.search(text)
+        field = _join(path, name.group("name")) if name else path
+        return FieldError(field, "unknown_field", f"Unknown field '{field}'.")
+    if text.startswith("Object missing required field"):
+        name = _NAMED_FIELD.search(text)
+        field = _join(path, name.group("name")) if name else path
+        return FieldError(field, "missing_element", f"'{field}' is required.")
+    if "of length <=" in text:
+        return FieldError(path, "too_long", f"'{path}' is too long ({text.removeprefix('Expected ')}).")
+    if re.search(r"`(int|float)` [<>]=? ", text):
+        return FieldError(path, "out_of_range", f"'{path}' is out of range ({text.removeprefix('Expected ')}).")
+    if text.startswith(("Invalid enum value", "Invalid value")) or "matching regex" in text or "length >=" in text:
+        return FieldError(path, "invalid_value", f"'{path}' has a value that is not allowed.")
+    if text.startswith("Invalid RFC3339") or text.startswith("Invalid"):
+        return FieldError(path, "invalid_value", f"'{path}': {text}.")
+    if text.startswith("Expected") or text.startswith("JSON is malformed") or "malformed" in text:
+        where = f"'{path}'" if path else "The body"
+        return FieldError(path, "invalid_type", f"{where}: {text}.")
+    return FieldError(path, "invalid_value", f"'{path}': {text}.")
+
+
+def malformed(exc: msgspec.DecodeError) -> Problem:
+    error = decode_error_to_field_error(str(exc))
+    return Problem(400, error.message, [error])
+
+
+# --- conversion of everything else ---------------------------------------------------------------
+
+
+def _from_http_exception(exc: HTTPException) -> Problem:
+    if exc.status_code == 400:
+        errors = [_validation_item(item) for item in exc.extra] if isinstance(exc.extra, list) else []
+        return Problem(400, errors[0].message if errors else str(exc.detail), errors)
+    return Problem(exc.status_code, str(exc.detail), headers=exc.headers)
+
+
+def _validation_item(item: Any) -> FieldError:
+    if not isinstance(item, dict):
+        return FieldError("", "invalid_value", "The request is malformed.")
+    message = str(item.get("message", ""))
+    key = str(item.get("key") or "")
+    if item.get("source") == "body" or not key:
+        error = decode_error_to_field_error(message)
+        return error
+    return FieldError(key, "invalid_value", f"'{key}' ({item.get('source', 'parameter')}): {message}")
+
+
+def _from_unexpected(exc: Exception) -> Problem:
+    logger.error("unexpected error: %s", type(exc).__name__, exc_info=exc)
+    return Problem(HTTP_500_INTERNAL_SERVER_ERROR, "The service could not complete the request.")
+
+
+def problem_details_plugin() -> ProblemDetailsPlugin:
+    return ProblemDetailsPlugin(
+        ProblemDetailsConfig(
+            exception_to_problem_detail_map={HTTPException: _from_http_exception, Exception: _from_unexpected}
+        )
+    )
+
+
+# --- OpenAPI -------------------------------------------------------------------------------------
+
+
+class ProblemFieldBody(msgspec.Struct):
+    field: str
+    code: str
+    message: str
+
+
+class ProblemBody(msgspec.Struct):
+    """The body of every error answer (RFC 9457 with SPEC §7's ``errors``)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[ProblemFieldBody]
+
+
+def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """The problem answers a route may give, for its OpenAPI document; 401 applies to every API route."""
+    return {
+        status: ResponseSpec(data_container=ProblemBody, description=TITLES[status], media_type="application/problem+json")
+        for status in sorted({401, *statuses})
+    }

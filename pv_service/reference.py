@@ -1,0 +1,92 @@
+"""Reference data shipped in ``schemas/reference``: products, indications, reactions, titration protocol.
+
+Loaded once at start and shared read-only; the files are served as they are.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+RatioClass = Literal["thc_dominant", "balanced", "cbd_dominant"]
+REFERENCE_DOCUMENTS = ("products", "indications", "reactions", "titration-protocol")
+
+
+class Product(msgspec.Struct, frozen=True):
+    code: str
+    form: Literal["oil", "flower"]
+    ratio: RatioClass
+    thc: float
+    cbd: float
+    unit: str
+    thc_percent: float
+
+
+class Indication(msgspec.Struct, frozen=True):
+    code: str
+    en: str
+    fr: str
+
+
+class Reaction(msgspec.Struct, frozen=True):
+    code: str
+    en: str
+    fr: str
+    soc: str
+    expected: bool | dict[str, bool]
+    important_medical_event: bool
+
+
+class TitrationProtocol(msgspec.Struct, frozen=True):
+    titration_days: int
+    max_start_daily_thc_mg: float
+    max_daily_thc_increment_mg: float
+    min_days_between_increases: int
+    max_daily_thc_mg: float
+    temporal_association_days: int
+
+
+class _Products(msgspec.Struct):
+    products: list[Product]
+
+
+class _Indications(msgspec.Struct):
+    indications: list[Indication]
+
+
+class _Reactions(msgspec.Struct):
+    reactions: list[Reaction]
+
+
+class ReferenceData(msgspec.Struct, frozen=True):
+    """The catalogue, indexed by code, plus the raw documents as shipped."""
+
+    products: dict[str, Product]
+    indications: dict[str, Indication]
+    reactions: dict[str, Reaction]
+    titration_protocol: TitrationProtocol
+    documents: dict[str, bytes]
+
+
+def load_reference(schemas_dir: Path) -> ReferenceData:
+    folder = schemas_dir / "reference"
+    files = {
+        "products": folder / "products.json",
+        "indications": folder / "indications.json",
+        "reactions": folder / "reactions.json",
+        "titration-protocol": folder / "titration_protocol.json",
+    }
+    documents = {name: path.read_bytes() for name, path in files.items()}
+    products = msgspec.json.decode(documents["products"], type=_Products).products
+    indications = msgspec.json.decode(documents["indications"], type=_Indications).indications
+    reactions = msgspec.json.decode(documents["reactions"], type=_Reactions).reactions
+    protocol = msgspec.json.decode(documents["titration-protocol"], type=TitrationProtocol)
+    return ReferenceData(
+        products={p.code: p for p in products},
+        indications={i.code: i for i in indications},
+        reactions={r.code: r for r in reactions},
+        titration_protocol=protocol,
+        documents=documents,
+    )

@@ -1,0 +1,178 @@
+"""The seed rules on registry records (ANSM, "Focus médecins : qui fait quoi ?"), as pure checks.
+
+Each check returns every broken rule at once, as field errors on the record's own field names; the
+same checks run on the API and on the bulk import.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from pv_service.rules.field_error import FieldError
+
+# Above 0.3 % THC a medicine goes on a secure (tamper-proof) prescription of at most 28 days.
+SECURE_THC_PERCENT = 0.3
+SECURE_MAX_DAYS = 28
+
+
+@dataclass(frozen=True, slots=True)
+class PatientFacts:
+    """What the rules need to know of a patient."""
+
+    inclusion_date: date
+    withdrawal_date: date | None
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """An inclusive span of days: [start, start + days - 1]."""
+
+    start: date
+    days: int
+
+    @property
+    def last(self) -> date:
+        return self.start + timedelta(days=self.days - 1)
+
+    def contains(self, other: Period) -> bool:
+        return self.start <= other.start and other.last <= self.last
+
+
+@dataclass(frozen=True, slots=True)
+class DailyDose:
+    daily_thc_mg: float
+    daily_cbd_mg: float
+
+    def is_lower_than(self, other: DailyDose) -> bool:
+        """A weaning step: no component higher, and not the same dose."""
+        return (
+            self.daily_thc_mg <= other.daily_thc_mg
+            and self.daily_cbd_mg <= other.daily_cbd_mg
+            and (self.daily_thc_mg, self.daily_cbd_mg) != (other.daily_thc_mg, other.daily_cbd_mg)
+        )
+
+
+def requires_secure_prescription(thc_percent: float) -> bool:
+    return thc_percent > SECURE_THC_PERCENT
+
+
+def inclusion_errors(inclusion_date: date, *, start: date, cutoff: date) -> list[FieldError]:
+    """No inclusion before the experimentation started, none from the cut-off (2024-03-27) on."""
+    if start <= inclusion_date < cutoff:
+        return []
+    return [
+        FieldError(
+            "inclusion_date",
+            "outside_inclusion_window",
+            f"Inclusion must fall on or after {start.isoformat()} and before {cutoff.isoformat()}.",
+        )
+    ]
+
+
+def _after_withdrawal(patient: PatientFacts, on: date) -> bool:
+    return patient.withdrawal_date is not None and on >= patient.withdrawal_date
+
+
+def _withdrawn_error(field: str, patient: PatientFacts, what: str) -> FieldError:
+    withdrawn = patient.withdrawal_date.isoformat() if patient.withdrawal_date else ""
+    return FieldError(
+        field,
+        "patient_withdrawn",
+        f"The patient withdrew on {withdrawn}: only adverse-event reports and weaning {what} are accepted.",
+    )
+
+
+def _ended_error(field: str, on: date, experimentation_end: date | None) -> list[FieldError]:
+    if experimentation_end is not None and on > experimentation_end:
+        return [
+            FieldError(field, "experimentation_ended", f"The experimentation ended on {experimentation_end.isoformat()}.")
+        ]
+    return []
+
+
+def prescription_errors(
+    *,
+    product_thc_percent: float | None,
+    declared_secure: bool | None,
+    period: Period,
+    weaning: bool,
+    patient: PatientFacts,
+    experimentation_end: date | None,
+) -> list[FieldError]:
+    errors: list[FieldError] = []
+    if product_thc_percent is None:
+        errors.append(FieldError("product", "unknown_product", "The product is not in the catalogue."))
+    else:
+        secure = requires_secure_prescription(product_thc_percent)
+        if declared_secure is not None and declared_secure != secure:
+            kind = "secure" if secure else "simple"
+            errors.append(
+                FieldError(
+                    "secure",
+                    "secure_mismatch",
+                    f"This product ({product_thc_percent} % THC) takes a {kind} prescription.",
+                )
+            )
+        if secure and period.days > SECURE_MAX_DAYS:
+            errors.append(
+                FieldError(
+                    "days",
+                    "duration_exceeds_28_days",
+                    f"A secure prescription covers at most {SECURE_MAX_DAYS} days.",
+                )
+            )
+    if not weaning and _after_withdrawal(patient, period.start):
+        errors.append(_withdrawn_error("start_date", patient, "prescriptions"))
+    errors.extend(_ended_error("start_date", period.start, experimentation_end))
+    return errors
+
+
+def dispensation_errors(
+    *,
+    supply: Period,
+    weaning: bool,
+    prescription: Period | None,
+    patient: PatientFacts | None,
+    experimentation_end: date | None,
+) -> list[FieldError]:
+    errors: list[FieldError] = []
+    if prescription is None:
+        errors.append(FieldError("prescription_id", "unknown_reference", "No such prescription."))
+    elif not prescription.contains(supply):
+        errors.append(
+            FieldError(
+                "days_supply",
+                "dispensation_outside_prescription",
+                f"The supply from {supply.start.isoformat()} to {supply.last.isoformat()} must lie inside the "
+                f"prescription's period, {prescription.start.isoformat()} to {prescription.last.isoformat()}.",
+            )
+        )
+    if patient is not None and not weaning and _after_withdrawal(patient, supply.start):
+        errors.append(_withdrawn_error("date", patient, "dispensations"))
+    errors.extend(_ended_error("date", supply.start, experimentation_end))
+    return errors
+
+
+def titration_step_errors(
+    *, on: date, dose: DailyDose, previous: DailyDose | None, patient: PatientFacts
+) -> list[FieldError]:
+    """After withdrawal, a step must lower the dose: the seed forbids an abrupt stop, not weaning."""
+    if _after_withdrawal(patient, on) and (previous is None or not dose.is_lower_than(previous)):
+        return [_withdrawn_error("daily_thc_mg", patient, "titration steps (lower than the previous one)")]
+    return []
+
+
+def consultation_errors(*, on: date, kind: str, month: int | None, patient: PatientFacts) -> list[FieldError]:
+    errors: list[FieldError] = []
+    if kind == "simple" and month is not None:
+        errors.append(FieldError("month", "invalid_value", "Only complex consultations carry a month (M1…M30)."))
+    if _after_withdrawal(patient, on):
+        errors.append(_withdrawn_error("date", patient, "records"))
+    return errors
+
+
+def withdrawal_errors(*, on: date, patient: PatientFacts) -> list[FieldError]:
+    if on < patient.inclusion_date:
+        return [FieldError("date", "invalid_value", "A withdrawal cannot precede the inclusion.")]
+    return []

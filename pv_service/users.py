@@ -1,0 +1,134 @@
+"""Users and their bearer tokens: creation, listing, revocation, and the lookup behind every request.
+
+A token is shown once; only its SHA-256 digest is stored, so a copy of the database lets nobody in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pv_service.audit import record_audit
+from pv_service.clock import utc_now
+from pv_service.rules.field_error import FieldError
+from pv_service.rules.rpps import rpps_is_valid
+from pv_service.storage.models import Token, User
+
+Role = Literal["prescriber", "pharmacist", "pv_staff", "admin"]
+ROLES: tuple[Role, ...] = ("prescriber", "pharmacist", "pv_staff", "admin")
+TOKEN_PREFIX = "pvt_"
+TOKEN_ID_PREFIX = "tok_"
+
+
+class UserError(ValueError):
+    """A user or token request that cannot be carried out, with the field at fault."""
+
+    def __init__(self, error: FieldError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is making a request, as the guards and the reach rules see them."""
+
+    rpps: str
+    role: Role
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    id: str
+    token: str
+    expires_at: datetime
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    # 32 random bytes: 256 bits, 43 base64url characters.
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def _check_rpps(rpps: str) -> None:
+    if not rpps_is_valid(rpps):
+        raise UserError(FieldError("rpps", "invalid_value", "An RPPS has 11 digits and a valid Luhn key."))
+
+
+async def create_user(session: AsyncSession, *, rpps: str, role: str, name: str, actor: str) -> User:
+    _check_rpps(rpps)
+    if role not in ROLES:
+        raise UserError(FieldError("role", "invalid_value", f"Role must be one of {', '.join(ROLES)}."))
+    if not name.strip():
+        raise UserError(FieldError("name", "invalid_value", "A name is required."))
+    if await session.get(User, rpps) is not None:
+        raise UserError(FieldError("rpps", "invalid_value", f"A user with RPPS {rpps} already exists."))
+    user = User(rpps=rpps, role=role, name=name.strip(), structure=None, created_at=utc_now())
+    session.add(user)
+    await record_audit(
+        session, actor=actor, action="user.create", entity="user", entity_id=rpps,
+        after={"rpps": rpps, "role": role, "name": user.name},
+    )
+    return user
+
+
+async def issue_token(session: AsyncSession, *, rpps: str, days: int, actor: str) -> IssuedToken:
+    if days < 1:
+        raise UserError(FieldError("days", "out_of_range", "A token lasts at least one day."))
+    if await session.get(User, rpps) is None:
+        raise UserError(FieldError("rpps", "unknown_reference", f"No user with RPPS {rpps}."))
+    token = new_token()
+    now = utc_now()
+    row = Token(
+        id=TOKEN_ID_PREFIX + secrets.token_hex(8),
+        user_rpps=rpps,
+        token_hash=hash_token(token),
+        created_at=now,
+        expires_at=now + timedelta(days=days),
+        revoked_at=None,
+    )
+    session.add(row)
+    await record_audit(
+        session, actor=actor, action="token.create", entity="token", entity_id=row.id,
+        after={"user": rpps, "expires_at": row.expires_at.isoformat()},
+    )
+    return IssuedToken(id=row.id, token=token, expires_at=row.expires_at)
+
+
+async def list_tokens(session: AsyncSession, rpps: str) -> list[Token]:
+    rows = await session.scalars(select(Token).where(Token.user_rpps == rpps).order_by(Token.created_at, Token.id))
+    return list(rows)
+
+
+async def revoke_token(session: AsyncSession, id_or_token: str, *, actor: str) -> Token:
+    """Revoke by id or by the token itself; revoking twice keeps the first revocation time."""
+    row = await session.scalar(
+        select(Token).where(or_(Token.id == id_or_token, Token.token_hash == hash_token(id_or_token)))
+    )
+    if row is None:
+        raise UserError(FieldError("token", "unknown_reference", "No such token."))
+    if row.revoked_at is None:
+        row.revoked_at = utc_now()
+        await record_audit(
+            session, actor=actor, action="token.revoke", entity="token", entity_id=row.id,
+            after={"revoked_at": row.revoked_at.isoformat()},
+        )
+    return row
+
+
+async def authenticate(session: AsyncSession, token: str) -> Caller | None:
+    """The caller behind a bearer token, or None when it is unknown, revoked or expired."""
+    if not token.startswith(TOKEN_PREFIX):
+        return None
+    row = await session.scalar(select(Token).where(Token.token_hash == hash_token(token)))
+    if row is None or row.revoked_at is not None or row.expires_at <= utc_now():
+        return None
+    return Caller(rpps=row.user.rpps, role=row.user.role)  # type: ignore[arg-type]
