@@ -89,4 +89,3 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         debug=False,
     )
-

@@ -144,8 +144,12 @@ def registry_import(file: Path) -> None:
     job = RegistryImport(reference=load_reference(settings.schemas_dir), settings=settings, actor=CLI_ACTOR)
     lines = NdjsonLines()
     progress = Progress(
-        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(), console=Console(stderr=True), transient=True,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
     )
     with progress:
         reading = progress.add_task("reading", total=file.stat().st_size)
@@ -160,9 +164,7 @@ def registry_import(file: Path) -> None:
             return await job.apply(database, progress=lambda n: progress.advance(applying, n))
 
         report = _with_database(settings, work)
-    click.echo(
-        f"total={report.total} accepted={report.accepted} unchanged={report.unchanged} failed={report.failed}"
-    )
+    click.echo(f"total={report.total} accepted={report.accepted} unchanged={report.unchanged} failed={report.failed}")
     for error in report.errors:
         click.echo(f"line {error.line}: {error.field}: {error.code}: {error.message}")
     if report.failed:

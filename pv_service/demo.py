@@ -37,7 +37,9 @@ async def _populate(settings: Settings, patients: int) -> dict[str, str]:
         today = datetime.now(settings.zone).date()
         job = RegistryImport(reference=load_reference(settings.schemas_dir), settings=settings, actor=DEMO_ACTOR)
         encoder = msgspec.json.Encoder()
-        job.add_lines([(n, encoder.encode(r)) for n, r in enumerate(generate_registry(patients=patients, today=today), 1)])
+        job.add_lines(
+            [(n, encoder.encode(r)) for n, r in enumerate(generate_registry(patients=patients, today=today), 1)]
+        )
         report = await job.apply(database)
         if report.failed:
             raise RuntimeError(f"demo data refused: {report.errors[:3]}")

@@ -81,18 +81,21 @@ class _Professional:
     weight: int
 
     def record(self) -> Record:
-        return {"type": "professional", "rpps": self.rpps, "role": self.role, "name": self.name,
-                "structure": self.structure}
+        return {
+            "type": "professional",
+            "rpps": self.rpps,
+            "role": self.role,
+            "name": self.name,
+            "structure": self.structure,
+        }
 
 
-def _prescriber(n: int, name: str, structure: str, city: str, weight: int,
-                *, hospital: bool = True) -> _Professional:
+def _prescriber(n: int, name: str, structure: str, city: str, weight: int, *, hospital: bool = True) -> _Professional:
     rpps = _with_luhn_key(f"10001{n:05d}")
     return _Professional(rpps, "prescriber", name, structure, city, hospital, weight)
 
 
-def _pharmacist(n: int, name: str, structure: str, city: str, weight: int,
-                *, hospital: bool = False) -> _Professional:
+def _pharmacist(n: int, name: str, structure: str, city: str, weight: int, *, hospital: bool = False) -> _Professional:
     rpps = _with_luhn_key(f"10002{n:05d}")
     return _Professional(rpps, "pharmacist", name, structure, city, hospital, weight)
 
@@ -193,8 +196,14 @@ def _load_products() -> dict[tuple[str, str], list[_Product]]:
     for item in document["products"]:
         if float(item["thc"]) <= 0:
             continue  # THC-free products have no titration to speak of.
-        product = _Product(item["code"], item["form"], item["ratio"], float(item["thc"]), float(item["cbd"]),
-                           float(item["thc_percent"]))
+        product = _Product(
+            item["code"],
+            item["form"],
+            item["ratio"],
+            float(item["thc"]),
+            float(item["cbd"]),
+            float(item["thc_percent"]),
+        )
         groups.setdefault((product.form, product.ratio), []).append(product)
     if not any(form == "oil" for form, _ in groups):
         raise ValueError(f"{_PRODUCTS_FILE} lists no oil with THC")
@@ -202,22 +211,46 @@ def _load_products() -> dict[tuple[str, str], list[_Product]]:
 
 
 _PRODUCT_MIX: dict[str, tuple[tuple[tuple[str, str], int], ...]] = {
-    "neuropathic_pain": ((("oil", "thc_dominant"), 30), (("oil", "balanced"), 35),
-                         (("oil", "cbd_dominant"), 8), (("flower", "thc_dominant"), 10),
-                         (("flower", "balanced"), 12), (("flower", "cbd_dominant"), 5)),
+    "neuropathic_pain": (
+        (("oil", "thc_dominant"), 30),
+        (("oil", "balanced"), 35),
+        (("oil", "cbd_dominant"), 8),
+        (("flower", "thc_dominant"), 10),
+        (("flower", "balanced"), 12),
+        (("flower", "cbd_dominant"), 5),
+    ),
     "epilepsy": ((("oil", "cbd_dominant"), 85), (("oil", "balanced"), 15)),
     "oncology": ((("oil", "thc_dominant"), 35), (("oil", "balanced"), 45), (("oil", "cbd_dominant"), 20)),
-    "palliative": ((("oil", "thc_dominant"), 35), (("oil", "balanced"), 35), (("oil", "cbd_dominant"), 10),
-                   (("flower", "thc_dominant"), 10), (("flower", "balanced"), 10)),
-    "spasticity": ((("oil", "balanced"), 40), (("oil", "thc_dominant"), 25), (("oil", "cbd_dominant"), 10),
-                   (("flower", "balanced"), 15), (("flower", "thc_dominant"), 10)),
+    "palliative": (
+        (("oil", "thc_dominant"), 35),
+        (("oil", "balanced"), 35),
+        (("oil", "cbd_dominant"), 10),
+        (("flower", "thc_dominant"), 10),
+        (("flower", "balanced"), 10),
+    ),
+    "spasticity": (
+        (("oil", "balanced"), 40),
+        (("oil", "thc_dominant"), 25),
+        (("oil", "cbd_dominant"), 10),
+        (("flower", "balanced"), 15),
+        (("flower", "thc_dominant"), 10),
+    ),
 }
 _INDICATIONS = (
-    ("neuropathic_pain", 45), ("spasticity", 18), ("epilepsy", 17), ("oncology", 13), ("palliative", 7),
+    ("neuropathic_pain", 45),
+    ("spasticity", 18),
+    ("epilepsy", 17),
+    ("oncology", 13),
+    ("palliative", 7),
 )
 # Age range at inclusion for adults, by indication.
-_ADULT_AGES = {"neuropathic_pain": (25, 82), "spasticity": (22, 72), "epilepsy": (19, 45),
-               "oncology": (30, 85), "palliative": (35, 92)}
+_ADULT_AGES = {
+    "neuropathic_pain": (25, 82),
+    "spasticity": (22, 72),
+    "epilepsy": (19, 45),
+    "oncology": (30, 85),
+    "palliative": (35, 92),
+}
 _MINOR_SHARE = {"epilepsy": 0.5, "oncology": 0.03, "palliative": 0.02}
 _PROTECTED_SHARE = {"epilepsy": 0.15}
 # Target daily THC (mg) by ratio class, before the product's own ceiling.
@@ -267,18 +300,20 @@ class _Context:
         return text
 
 
-def _choose_product(rng: random.Random, products: dict[tuple[str, str], list[_Product]], indication: str,
-                    minor: bool) -> _Product:
-    mix = [(kind, weight) for kind, weight in _PRODUCT_MIX[indication]
-           if kind in products and not (minor and kind[0] == "flower")]
+def _choose_product(
+    rng: random.Random, products: dict[tuple[str, str], list[_Product]], indication: str, minor: bool
+) -> _Product:
+    mix = [
+        (kind, weight)
+        for kind, weight in _PRODUCT_MIX[indication]
+        if kind in products and not (minor and kind[0] == "flower")
+    ]
     if not mix:
         mix = [(kind, 1) for kind in products if kind[0] == "oil"]
     return rng.choice(products[_pick(rng, mix)])
 
 
-def _titration(
-    rng: random.Random, product: _Product, breaks_protocol: bool
-) -> tuple[list[tuple[int, float]], float]:
+def _titration(rng: random.Random, product: _Product, breaks_protocol: bool) -> tuple[list[tuple[int, float]], float]:
     """Titration steps as (day after inclusion, daily THC mg), and the dose granularity used."""
     ceiling = product.max_daily_thc
     step = 0.5 if ceiling >= 5 else 0.1
@@ -359,9 +394,7 @@ class _Schedule:
         return self.doses[max(0, bisect.bisect_right(self.days, day) - 1)]
 
 
-def _dispensation_plan(
-    rng: random.Random, start: int, days: int, secure: bool
-) -> list[tuple[int, int, bool]]:
+def _dispensation_plan(rng: random.Random, start: int, days: int, secure: bool) -> list[tuple[int, int, bool]]:
     """(day, days of supply, oversized) of the dispensations of one prescription, each inside it."""
     if days == _SECURE_MAX_DAYS and rng.random() < _EARLY_REFILLS:
         # Early refill: the second dispensation comes well before the first one's supply runs out.
@@ -402,8 +435,9 @@ def _patient(ctx: _Context, number: int, window: tuple[date, int]) -> tuple[Reco
     if rng.random() < 0.3:
         local = [p for p in _PRESCRIBERS if p.city == reference.city and p is not reference]
         city_doctor = rng.choice(local or [p for p in _PRESCRIBERS if p is not reference])
-    local_pharmacists = [(p, p.weight) for p in _PHARMACISTS if p.city == reference.city] or \
-        [(p, p.weight) for p in _PHARMACISTS]
+    local_pharmacists = [(p, p.weight) for p in _PHARMACISTS if p.city == reference.city] or [
+        (p, p.weight) for p in _PHARMACISTS
+    ]
     usual_pharmacist = _pick(rng, local_pharmacists)
     named_pharmacist = usual_pharmacist if rng.random() < 0.7 else None
 
@@ -424,6 +458,7 @@ def _patient(ctx: _Context, number: int, window: tuple[date, int]) -> tuple[Reco
     }
 
     product = _choose_product(rng, ctx.products, indication, minor)
+    secure = product.secure
     today_day = (ctx.today - inclusion).days
     months = 30 if rng.random() < 0.4 else rng.randint(6, 29)
     end_day = min(today_day, round(months * _DAYS_PER_MONTH))
@@ -438,6 +473,15 @@ def _patient(ctx: _Context, number: int, window: tuple[date, int]) -> tuple[Reco
         return ctx.iso(base + day)
 
     history: list[Record] = []
+    if withdrawal_day is not None:
+        history.append(
+            {
+                "type": "withdrawal",
+                "registry_id": registry_id,
+                "date": day_iso(withdrawal_day),
+                "reason": _pick(rng, _WITHDRAWAL_REASONS),
+            }
+        )
     steps, step = _titration(rng, product, rng.random() < _PROTOCOL_BREAKERS)
     steps = [(day, dose) for day, dose in steps if day <= regular_end]
     step_days = {day for day, _ in steps}
@@ -472,26 +516,48 @@ def _patient(ctx: _Context, number: int, window: tuple[date, int]) -> tuple[Reco
     schedule = _Schedule(steps)
 
     for day, dose in steps:
-        history.append({"type": "titration_step", "registry_id": registry_id, "date": day_iso(day),
-                        "daily_thc_mg": dose, "daily_cbd_mg": product.cbd_for(dose)})
+        history.append(
+            {
+                "type": "titration_step",
+                "registry_id": registry_id,
+                "date": day_iso(day),
+                "daily_thc_mg": dose,
+                "daily_cbd_mg": product.cbd_for(dose),
+            }
+        )
     for day, dose in weaning:
         if day <= today_day:
-            history.append({"type": "titration_step", "registry_id": registry_id, "date": day_iso(day),
-                            "daily_thc_mg": dose, "daily_cbd_mg": product.cbd_for(dose)})
+            history.append(
+                {
+                    "type": "titration_step",
+                    "registry_id": registry_id,
+                    "date": day_iso(day),
+                    "daily_thc_mg": dose,
+                    "daily_cbd_mg": product.cbd_for(dose),
+                }
+            )
 
-    def prescribe(start: int, days: int, thc: float, prescriber: _Professional, weaning_flag: bool,
-                  last_day: int) -> None:
+    def prescribe(
+        start: int, days: int, thc: float, prescriber: _Professional, weaning_flag: bool, last_day: int
+    ) -> None:
         prescription_id = ctx.ids.next_prescription()
         cbd = product.cbd_for(thc)
         prescription: Record = {
-            "type": "prescription", "id": prescription_id, "registry_id": registry_id,
-            "prescriber": prescriber.rpps, "product": product.code, "daily_thc_mg": thc, "daily_cbd_mg": cbd,
-            "start_date": day_iso(start), "days": days, "secure": product.secure,
+            "type": "prescription",
+            "id": prescription_id,
+            "registry_id": registry_id,
+            "prescriber": prescriber.rpps,
+            "product": product.code,
+            "daily_thc_mg": thc,
+            "daily_cbd_mg": cbd,
+            "start_date": day_iso(start),
+            "days": days,
+            "secure": secure,
         }
         if weaning_flag:
             prescription["weaning"] = True
         history.append(prescription)
-        for day, supply, oversized in _dispensation_plan(rng, start, days, product.secure):
+        for day, supply, oversized in _dispensation_plan(rng, start, days, secure):
             if day > last_day:
                 break
             quantity = product.quantity(thc, cbd, supply)
@@ -500,8 +566,12 @@ def _patient(ctx: _Context, number: int, window: tuple[date, int]) -> tuple[Reco
             if quantity <= 0:
                 continue
             dispensation: Record = {
-                "type": "dispensation", "id": ctx.ids.next_dispensation(), "prescription_id": prescription_id,
-                "pharmacist": usual_pharmacist.rpps, "date": day_iso(day), "quantity": quantity,
+                "type": "dispensation",
+                "id": ctx.ids.next_dispensation(),
+                "prescription_id": prescription_id,
+                "pharmacist": usual_pharmacist.rpps,
+                "date": day_iso(day),
+                "quantity": quantity,
                 "days_supply": supply,
             }
             if weaning_flag:
@@ -510,7 +580,7 @@ def _patient(ctx: _Context, number: int, window: tuple[date, int]) -> tuple[Reco
 
     start = 0
     while start <= regular_end:
-        if product.secure:
+        if secure:
             days = 14 if start == 0 and rng.random() < 0.25 else _SECURE_MAX_DAYS
         else:
             days = _SECURE_MAX_DAYS if start < _TITRATION_DAYS else rng.choice([28, 56, 84])
@@ -520,30 +590,23 @@ def _patient(ctx: _Context, number: int, window: tuple[date, int]) -> tuple[Reco
         prescribe(start, days, schedule.highest(start, start + days - 1), prescriber, False, regular_end)
         start += days
 
-    if withdrawal_day is not None:
-        history.append({"type": "withdrawal", "registry_id": registry_id, "date": day_iso(withdrawal_day),
-                        "reason": _pick(rng, _WITHDRAWAL_REASONS)})
-        if weaning:
-            days = min(_SECURE_MAX_DAYS, weaning[-1][0] - withdrawal_day + 7)
-            prescribe(withdrawal_day, days, weaning[0][1], reference, True, today_day)
+    if withdrawal_day is not None and weaning:
+        days = min(_SECURE_MAX_DAYS, weaning[-1][0] - withdrawal_day + 7)
+        prescribe(withdrawal_day, days, weaning[0][1], reference, True, today_day)
 
     for day, kind, month in consultations:
-        consultation: Record = {"type": "consultation", "registry_id": registry_id, "date": day_iso(day),
-                                "kind": kind}
+        consultation: Record = {"type": "consultation", "registry_id": registry_id, "date": day_iso(day), "kind": kind}
         if month is not None:
             consultation["month"] = month
         history.append(consultation)
 
-    history.sort(key=_chronological)
+    # Stable sort: on one day the withdrawal comes first, then steps, prescriptions and dispensations.
+    history.sort(key=_when)
     return patient, history
 
 
-_TYPE_ORDER = {"withdrawal": 0, "consultation": 1, "titration_step": 2, "prescription": 3, "dispensation": 4}
-
-
-def _chronological(record: Record) -> tuple[str, int]:
-    when = record.get("date") or record.get("start_date")
-    return str(when), _TYPE_ORDER[str(record["type"])]
+def _when(record: Record) -> str:
+    return str(record.get("date") or record["start_date"])
 
 
 # --- the registry -------------------------------------------------------------------------------

@@ -13,8 +13,8 @@ from typing import Any
 
 import msgspec
 from litestar import Request, Response
-from litestar.openapi import ResponseSpec
 from litestar.exceptions import HTTPException
+from litestar.openapi import ResponseSpec
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException, ProblemDetailsPlugin
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
@@ -82,9 +82,7 @@ class Problem(ProblemDetailsException):
             "detail": self.detail,
             "errors": [{"field": e.field, "code": e.code, "message": e.message} for e in self.errors],
         }
-        return Response(
-            body, status_code=self.status_code, headers=self.headers, media_type="application/problem+json"
-        )
+        return Response(body, status_code=self.status_code, headers=self.headers, media_type="application/problem+json")
 
 
 def not_found(what: str = "resource") -> Problem:
@@ -117,28 +115,29 @@ def _join(path: str, name: str) -> str:
 def decode_error_to_field_error(message: str) -> FieldError:
     """Turn one msgspec error message into a field error; msgspec stops at the first error."""
     match = _PATH.search(message)
-    path = _field_path(match.group("path")) if match else ""
-    text = message[: match.start()] if match else message
-    if text.startswith("Object contains unknown field"):
+    if match is None:
+        return field_error_at("", message)
+    return field_error_at(_field_path(match.group("path")), message[: match.start()])
+
+
+def field_error_at(path: str, text: str) -> FieldError:
+    """Classify a msgspec error text found at ``path`` into one of SPEC §14's codes."""
+    if text.startswith(("Object contains unknown field", "Object missing required field")):
         name = _NAMED_FIELD.search(text)
         field = _join(path, name.group("name")) if name else path
-        return FieldError(field, "unknown_field", f"Unknown field '{field}'.")
-    if text.startswith("Object missing required field"):
-        name = _NAMED_FIELD.search(text)
-        field = _join(path, name.group("name")) if name else path
+        if text.startswith("Object contains"):
+            return FieldError(field, "unknown_field", f"Unknown field '{field}'.")
         return FieldError(field, "missing_element", f"'{field}' is required.")
     if "of length <=" in text:
         return FieldError(path, "too_long", f"'{path}' is too long ({text.removeprefix('Expected ')}).")
     if re.search(r"`(int|float)` [<>]=? ", text):
         return FieldError(path, "out_of_range", f"'{path}' is out of range ({text.removeprefix('Expected ')}).")
-    if text.startswith(("Invalid enum value", "Invalid value")) or "matching regex" in text or "length >=" in text:
-        return FieldError(path, "invalid_value", f"'{path}' has a value that is not allowed.")
-    if text.startswith("Invalid RFC3339") or text.startswith("Invalid"):
-        return FieldError(path, "invalid_value", f"'{path}': {text}.")
-    if text.startswith("Expected") or text.startswith("JSON is malformed") or "malformed" in text:
+    if text.startswith("Expected") and "matching regex" not in text and "length >=" not in text:
         where = f"'{path}'" if path else "The body"
         return FieldError(path, "invalid_type", f"{where}: {text}.")
-    return FieldError(path, "invalid_value", f"'{path}': {text}.")
+    if "malformed" in text:
+        return FieldError(path, "invalid_type", f"Malformed JSON: {text}.")
+    return FieldError(path, "invalid_value", f"'{path}' has a value that is not allowed: {text}.")
 
 
 def malformed(exc: msgspec.DecodeError) -> Problem:
@@ -151,8 +150,9 @@ def malformed(exc: msgspec.DecodeError) -> Problem:
 
 def _from_http_exception(exc: HTTPException) -> Problem:
     if exc.status_code == 400:
-        errors = [_validation_item(item) for item in exc.extra] if isinstance(exc.extra, list) else []
-        return Problem(400, errors[0].message if errors else str(exc.detail), errors)
+        items = exc.extra if isinstance(exc.extra, list) else []
+        errors = [_validation_item(item) for item in items] or [field_error_at("", str(exc.detail))]
+        return Problem(400, errors[0].message, errors)
     return Problem(exc.status_code, str(exc.detail), headers=exc.headers)
 
 
@@ -161,9 +161,8 @@ def _validation_item(item: Any) -> FieldError:
         return FieldError("", "invalid_value", "The request is malformed.")
     message = str(item.get("message", ""))
     key = str(item.get("key") or "")
-    if item.get("source") == "body" or not key:
-        error = decode_error_to_field_error(message)
-        return error
+    if item.get("source") == "body":
+        return field_error_at("" if key == "data" else key, message)
     return FieldError(key, "invalid_value", f"'{key}' ({item.get('source', 'parameter')}): {message}")
 
 
@@ -202,6 +201,8 @@ class ProblemBody(msgspec.Struct):
 def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
     """The problem answers a route may give, for its OpenAPI document; 401 applies to every API route."""
     return {
-        status: ResponseSpec(data_container=ProblemBody, description=TITLES[status], media_type="application/problem+json")
+        status: ResponseSpec(
+            data_container=ProblemBody, description=TITLES[status], media_type="application/problem+json"
+        )
         for status in sorted({401, *statuses})
     }

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import base64
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import msgspec
+from litestar.params import QueryParameter
 
 from pv_service.errors import Problem
 from pv_service.rules.field_error import FieldError
@@ -13,6 +14,7 @@ from pv_service.rules.field_error import FieldError
 T = TypeVar("T")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+Limit = Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT, description="Items per page")]
 
 
 class Page(msgspec.Struct, Generic[T]):
@@ -30,10 +32,14 @@ def decode_cursor(cursor: str, types: tuple[type, ...]) -> list[Any]:
         key = msgspec.json.decode(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (ValueError, msgspec.DecodeError):
         key = None
-    if not isinstance(key, list) or len(key) != len(types) or not all(
-        isinstance(v, t) for v, t in zip(key, types, strict=True)
+    if (
+        not isinstance(key, list)
+        or len(key) != len(types)
+        or not all(isinstance(v, t) for v, t in zip(key, types, strict=True))
     ):
-        raise Problem(400, "The cursor is not one this service issued.", [
-            FieldError("cursor", "invalid_value", "The cursor is not one this service issued.")
-        ])
+        raise Problem(
+            400,
+            "The cursor is not one this service issued.",
+            [FieldError("cursor", "invalid_value", "The cursor is not one this service issued.")],
+        )
     return key

@@ -74,7 +74,11 @@ async def create_user(session: AsyncSession, *, rpps: str, role: str, name: str,
     user = User(rpps=rpps, role=role, name=name.strip(), structure=None, created_at=utc_now())
     session.add(user)
     await record_audit(
-        session, actor=actor, action="user.create", entity="user", entity_id=rpps,
+        session,
+        actor=actor,
+        action="user.create",
+        entity="user",
+        entity_id=rpps,
         after={"rpps": rpps, "role": role, "name": user.name},
     )
     return user
@@ -97,7 +101,11 @@ async def issue_token(session: AsyncSession, *, rpps: str, days: int, actor: str
     )
     session.add(row)
     await record_audit(
-        session, actor=actor, action="token.create", entity="token", entity_id=row.id,
+        session,
+        actor=actor,
+        action="token.create",
+        entity="token",
+        entity_id=row.id,
         after={"user": rpps, "expires_at": row.expires_at.isoformat()},
     )
     return IssuedToken(id=row.id, token=token, expires_at=row.expires_at)
@@ -118,7 +126,11 @@ async def revoke_token(session: AsyncSession, id_or_token: str, *, actor: str) -
     if row.revoked_at is None:
         row.revoked_at = utc_now()
         await record_audit(
-            session, actor=actor, action="token.revoke", entity="token", entity_id=row.id,
+            session,
+            actor=actor,
+            action="token.revoke",
+            entity="token",
+            entity_id=row.id,
             after={"revoked_at": row.revoked_at.isoformat()},
         )
     return row

@@ -135,8 +135,15 @@ def test_records_match_the_import_format_in_readable_order(registry: list[Record
     last_patient = max(i for i, kind in enumerate(kinds) if kind == "patient")
     first_other = min(i for i, kind in enumerate(kinds) if kind not in {"professional", "patient"})
     assert last_professional < first_patient and last_patient < first_other
-    assert set(kinds) == {"professional", "patient", "prescription", "dispensation", "titration_step",
-                          "consultation", "withdrawal"}
+    assert set(kinds) == {
+        "professional",
+        "patient",
+        "prescription",
+        "dispensation",
+        "titration_step",
+        "consultation",
+        "withdrawal",
+    }
 
 
 def test_inclusion_dates_fall_inside_the_experimentation_window(
@@ -153,7 +160,12 @@ def test_inclusion_dates_fall_inside_the_experimentation_window(
 def test_patients_are_a_plausible_mix(registry: list[Record], products: dict[str, dict[str, object]]) -> None:
     patients = of_type(registry, "patient")
     assert Counter(p["indication"] for p in patients).keys() == {
-        "neuropathic_pain", "epilepsy", "oncology", "palliative", "spasticity"}
+        "neuropathic_pain",
+        "epilepsy",
+        "oncology",
+        "palliative",
+        "spasticity",
+    }
     assert Counter(p["sex"] for p in patients).keys() <= {"F", "M", "U"}
     assert all(p["registry_consent"] is True for p in patients)
     assert {p["nir_consent"] for p in patients} == {True, False}
@@ -239,8 +251,7 @@ def test_secure_prescriptions_cover_at_most_28_days(
 def test_prescriptions_cover_the_treatment_period_without_gaps(registry: list[Record]) -> None:
     inclusion = {p["registry_id"]: day(p["inclusion_date"]) for p in of_type(registry, "patient")}
     for registry_id, prescriptions in by_patient(registry, "prescription").items():
-        regular = sorted((rx for rx in prescriptions if not rx.get("weaning")),
-                         key=lambda rx: str(rx["start_date"]))
+        regular = sorted((rx for rx in prescriptions if not rx.get("weaning")), key=lambda rx: str(rx["start_date"]))
         assert day(regular[0]["start_date"]) == inclusion[registry_id]
         for previous, following in pairwise(regular):
             previous_end = day(previous["start_date"]) + timedelta(days=int(previous["days"]))
@@ -253,8 +264,11 @@ def test_prescribed_doses_follow_the_titration(registry: list[Record]) -> None:
     for rx in of_type(registry, "prescription"):
         start = day(rx["start_date"])
         end = start + timedelta(days=int(rx["days"]) - 1)
-        doses = [float(s["daily_thc_mg"]) for s in steps[str(rx["registry_id"])]
-                 if start <= day(s["date"]) <= end or day(s["date"]) <= start]
+        doses = [
+            float(s["daily_thc_mg"])
+            for s in steps[str(rx["registry_id"])]
+            if start <= day(s["date"]) <= end or day(s["date"]) <= start
+        ]
         assert float(rx["daily_thc_mg"]) in doses
 
 
@@ -396,8 +410,12 @@ def test_nothing_but_weaning_after_a_withdrawal(registry: list[Record]) -> None:
     for registry_id, withdrawal in withdrawals.items():
         stop = day(withdrawal["date"])
         assert stop > inclusion[registry_id]
-        assert withdrawal["reason"] in {"insufficient_efficacy", "adverse_effects", "patient_choice",
-                                        "treatment_no_longer_needed"}
+        assert withdrawal["reason"] in {
+            "insufficient_efficacy",
+            "adverse_effects",
+            "patient_choice",
+            "treatment_no_longer_needed",
+        }
         assert all(day(v["date"]) < stop for v in visits[registry_id])
         ordered = sorted(steps[registry_id], key=lambda s: str(s["date"]))
         for previous, step in pairwise(ordered):
@@ -413,8 +431,10 @@ def test_nothing_but_weaning_after_a_withdrawal(registry: list[Record]) -> None:
         if registry_id in withdrawals and day(dispensation["date"]) >= day(withdrawals[registry_id]["date"]):
             assert dispensation.get("weaning") is True
     assert weaned > 0
-    assert all(registry_id in withdrawals for registry_id in
-               {rx["registry_id"] for rx in prescriptions.values() if rx.get("weaning")})
+    assert all(
+        registry_id in withdrawals
+        for registry_id in {rx["registry_id"] for rx in prescriptions.values() if rx.get("weaning")}
+    )
 
 
 @pytest.mark.parametrize("fixture", ["registry", "early_registry"])

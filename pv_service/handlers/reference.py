@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from litestar import Response, get
+from litestar.params import FromPath
 
 from pv_service.di import Context
 from pv_service.errors import not_found, problem_responses
 
 
-@get("/api/v1/reference/{name:str}", tags=["reference"], responses=problem_responses(404),
-     summary="products, indications, reactions or titration-protocol")
-async def reference_document(name: str, context: Context) -> Response[bytes]:
+@get(
+    "/api/v1/reference/{name:str}",
+    tags=["reference"],
+    responses=problem_responses(404),
+    summary="products, indications, reactions or titration-protocol",
+)
+async def reference_document(name: FromPath[str], context: Context) -> Response[bytes]:
     document = context.reference.documents.get(name)
     if document is None:
         raise not_found("reference document")

@@ -108,8 +108,12 @@ class RegistryImport:
     async def apply(self, database: Database, progress: Callable[[int], None] | None = None) -> ImportReport:
         async with database.session() as session, session.begin():
             writer = RegistryWriter(
-                session, reference=self.reference, settings=self.settings, actor=self.actor,
-                update_existing=True, audit_new=False,
+                session,
+                reference=self.reference,
+                settings=self.settings,
+                actor=self.actor,
+                update_existing=True,
+                audit_new=False,
             )
             for kind in APPLY_ORDER:
                 records = self._records[kind]
@@ -132,9 +136,15 @@ class RegistryImport:
                 await writer.flush()
             self.report.errors.sort(key=lambda e: e.line)
             writer.audit_summary(
-                "registry.import", "registry", "import",
-                {"total": self.report.total, "accepted": self.report.accepted,
-                 "unchanged": self.report.unchanged, "failed": self.report.failed},
+                "registry.import",
+                "registry",
+                "import",
+                {
+                    "total": self.report.total,
+                    "accepted": self.report.accepted,
+                    "unchanged": self.report.unchanged,
+                    "failed": self.report.failed,
+                },
             )
             await writer.flush()
         return self.report

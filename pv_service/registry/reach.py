@@ -15,9 +15,7 @@ def patients_within_reach(caller: Caller) -> ColumnElement[bool]:
         return or_(Patient.reference_prescriber == caller.rpps, Patient.city_doctor == caller.rpps)
     if caller.role == "pharmacist":
         dispensed = exists(
-            select(Dispensation.id).where(
-                Dispensation.patient_id == Patient.id, Dispensation.pharmacist == caller.rpps
-            )
+            select(Dispensation.id).where(Dispensation.patient_id == Patient.id, Dispensation.pharmacist == caller.rpps)
         )
         return or_(Patient.pharmacist == caller.rpps, dispensed)
     if caller.role in ("pv_staff", "admin"):

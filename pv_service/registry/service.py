@@ -45,8 +45,12 @@ from pv_service.users import Caller
 
 def _writer(session: AsyncSession, context: ServiceContext, caller: Caller) -> RegistryWriter:
     return RegistryWriter(
-        session, reference=context.reference, settings=context.settings, actor=caller.rpps,
-        update_existing=False, audit_new=True,
+        session,
+        reference=context.reference,
+        settings=context.settings,
+        actor=caller.rpps,
+        update_existing=False,
+        audit_new=True,
     )
 
 
@@ -83,7 +87,9 @@ async def get_patient(context: ServiceContext, caller: Caller, registry_id: str)
         patient = await _reachable_patient(session, caller, registry_id)
         pid = patient.id
         prescriptions = await session.scalars(
-            select(Prescription).where(Prescription.patient_id == pid).order_by(Prescription.start_date, Prescription.id)
+            select(Prescription)
+            .where(Prescription.patient_id == pid)
+            .order_by(Prescription.start_date, Prescription.id)
         )
         dispensations = await session.scalars(
             select(Dispensation).where(Dispensation.patient_id == pid).order_by(Dispensation.date, Dispensation.id)
@@ -94,9 +100,7 @@ async def get_patient(context: ServiceContext, caller: Caller, registry_id: str)
         consultations = await session.scalars(
             select(Consultation).where(Consultation.patient_id == pid).order_by(Consultation.date, Consultation.kind)
         )
-        return views.patient_detail(
-            patient, list(prescriptions), list(dispensations), list(steps), list(consultations)
-        )
+        return views.patient_detail(patient, list(prescriptions), list(dispensations), list(steps), list(consultations))
 
 
 def _generated_id(prefix: str) -> str:
@@ -228,4 +232,3 @@ async def import_stream(
         job.add_lines(lines.feed(chunk))
     job.add_lines(lines.finish())
     return await job.apply(context.database)
-

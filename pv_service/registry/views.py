@@ -115,16 +115,29 @@ def patient_view(patient: Patient) -> PatientView:
 
 def prescription_view(row: Prescription, registry_id: str) -> PrescriptionView:
     return PrescriptionView(
-        id=row.id, registry_id=registry_id, prescriber=row.prescriber, product=row.product,
-        daily_thc_mg=row.daily_thc_mg, daily_cbd_mg=row.daily_cbd_mg, start_date=row.start_date,
-        days=row.days, secure=row.secure, weaning=row.weaning,
+        id=row.id,
+        registry_id=registry_id,
+        prescriber=row.prescriber,
+        product=row.product,
+        daily_thc_mg=row.daily_thc_mg,
+        daily_cbd_mg=row.daily_cbd_mg,
+        start_date=row.start_date,
+        days=row.days,
+        secure=row.secure,
+        weaning=row.weaning,
     )
 
 
 def dispensation_view(row: Dispensation, registry_id: str) -> DispensationView:
     return DispensationView(
-        id=row.id, prescription_id=row.prescription_id, registry_id=registry_id, pharmacist=row.pharmacist,
-        date=row.date, quantity=row.quantity, days_supply=row.days_supply, weaning=row.weaning,
+        id=row.id,
+        prescription_id=row.prescription_id,
+        registry_id=registry_id,
+        pharmacist=row.pharmacist,
+        date=row.date,
+        quantity=row.quantity,
+        days_supply=row.days_supply,
+        weaning=row.weaning,
     )
 
 

@@ -232,8 +232,14 @@ class RegistryWriter:
             return None if values is None else {k: _audit_value(v) for k, v in values.items()}
 
         self._audit.append(
-            {"actor": self.actor, "action": action, "entity": entity, "entity_id": key,
-             "before": plain(before), "after": plain(after)}
+            {
+                "actor": self.actor,
+                "action": action,
+                "entity": entity,
+                "entity_id": key,
+                "before": plain(before),
+                "after": plain(after),
+            }
         )
 
     def audit_summary(self, action: str, entity: str, key: str, after: dict[str, Any]) -> None:
@@ -282,11 +288,17 @@ class RegistryWriter:
             prescriber = await self._user(record.reference_prescriber)
             structure = prescriber.structure if prescriber else None
         values = {
-            "birth_year": record.birth_year, "sex": record.sex, "indication": record.indication,
-            "reference_structure": structure, "inclusion_date": record.inclusion_date,
-            "reference_prescriber": record.reference_prescriber, "city_doctor": record.city_doctor,
-            "pharmacist": record.pharmacist, "registry_consent": record.registry_consent,
-            "nir_consent": record.nir_consent, "legal_status": record.legal_status,
+            "birth_year": record.birth_year,
+            "sex": record.sex,
+            "indication": record.indication,
+            "reference_structure": structure,
+            "inclusion_date": record.inclusion_date,
+            "reference_prescriber": record.reference_prescriber,
+            "city_doctor": record.city_doctor,
+            "pharmacist": record.pharmacist,
+            "registry_consent": record.registry_consent,
+            "nir_consent": record.nir_consent,
+            "legal_status": record.legal_status,
         }
 
         def create() -> Patient:
@@ -326,10 +338,15 @@ class RegistryWriter:
             raise RecordRefused(errors)
         existing = await self._prescription(record.id)
         values = {
-            "patient_id": patient.id, "prescriber": record.prescriber, "product": record.product,
-            "daily_thc_mg": record.daily_thc_mg, "daily_cbd_mg": record.daily_cbd_mg,
-            "start_date": record.start_date, "days": record.days,
-            "secure": rules.requires_secure_prescription(product.thc_percent), "weaning": record.weaning,
+            "patient_id": patient.id,
+            "prescriber": record.prescriber,
+            "product": record.product,
+            "daily_thc_mg": record.daily_thc_mg,
+            "daily_cbd_mg": record.daily_cbd_mg,
+            "start_date": record.start_date,
+            "days": record.days,
+            "secure": rules.requires_secure_prescription(product.thc_percent),
+            "weaning": record.weaning,
         }
 
         def create() -> Prescription:
@@ -355,9 +372,13 @@ class RegistryWriter:
         if record.id not in self._dispensations:
             await self.prefetch_dispensations([record.id])
         values = {
-            "prescription_id": record.prescription_id, "patient_id": prescription.patient_id,
-            "pharmacist": record.pharmacist, "date": record.date, "quantity": record.quantity,
-            "days_supply": record.days_supply, "weaning": record.weaning,
+            "prescription_id": record.prescription_id,
+            "patient_id": prescription.patient_id,
+            "pharmacist": record.pharmacist,
+            "date": record.date,
+            "quantity": record.quantity,
+            "days_supply": record.days_supply,
+            "weaning": record.weaning,
         }
 
         def create() -> Dispensation:
@@ -415,4 +436,3 @@ class RegistryWriter:
     async def patient_ids(self, registry_ids: set[str]) -> list[int]:
         await self.prefetch_patients(registry_ids)
         return [p.id for r in registry_ids if (p := self._patients.get(r)) is not None]
-

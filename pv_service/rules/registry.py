@@ -86,7 +86,9 @@ def _withdrawn_error(field: str, patient: PatientFacts, what: str) -> FieldError
 def _ended_error(field: str, on: date, experimentation_end: date | None) -> list[FieldError]:
     if experimentation_end is not None and on > experimentation_end:
         return [
-            FieldError(field, "experimentation_ended", f"The experimentation ended on {experimentation_end.isoformat()}.")
+            FieldError(
+                field, "experimentation_ended", f"The experimentation ended on {experimentation_end.isoformat()}."
+            )
         ]
     return []
 

@@ -6,6 +6,7 @@ lock (SQLite's ``BEGIN IMMEDIATE`` does the same), so exactly one of them applie
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,8 @@ def alembic_config() -> Config:
 
 
 def _upgrade_on(sync_connection: Any, config: Config, revision: str) -> None:
+    # Alembic's progress lines are noise in the service's log and the CLI's output.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     config.attributes["connection"] = sync_connection
     command.upgrade(config, revision)
 

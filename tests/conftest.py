@@ -1,0 +1,259 @@
+"""Fixtures: a real database per backend (SQLite file always, PostgreSQL when PV_TEST_POSTGRES_URL is set),
+migrated once per session and emptied between tests, and an app served through Litestar's test client."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from pv_service.app import create_app
+from pv_service.config import Settings, sqlite_url
+from pv_service.reference import load_reference
+from pv_service.registry.importer import ImportReport, RegistryImport
+from pv_service.storage.database import Database
+from pv_service.storage.migrate import upgrade
+from pv_service.storage.models import Base
+from pv_service.users import create_user, issue_token
+
+POSTGRES_URL = os.environ.get("PV_TEST_POSTGRES_URL")
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if POSTGRES_URL:
+        return
+    skip = pytest.mark.skip(reason="PV_TEST_POSTGRES_URL is not set")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+async def _create_postgres_database(base_url: str) -> str:
+    name = f"pv_test_{uuid.uuid4().hex[:12]}"
+    admin = create_async_engine(base_url, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as connection:
+        await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    await admin.dispose()
+    return make_url(base_url).set(database=name).render_as_string(hide_password=False)
+
+
+async def _drop_postgres_database(base_url: str, url: str) -> None:
+    name = make_url(url).database
+    admin = create_async_engine(base_url, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as connection:
+        await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    await admin.dispose()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+async def migrated_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    """One migrated database per backend for the whole session."""
+    if request.param == "sqlite":
+        url = sqlite_url(tmp_path_factory.mktemp("db") / "pv_service.db")
+    else:
+        assert POSTGRES_URL
+        url = await _create_postgres_database(POSTGRES_URL)
+    database = Database(url)
+    await upgrade(database)
+    await database.dispose()
+    yield url
+    if request.param == "postgresql":
+        assert POSTGRES_URL
+        await _drop_postgres_database(POSTGRES_URL, url)
+
+
+async def _empty_all_tables(database: Database) -> None:
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    async with database.session() as session, session.begin():
+        if database.dialect == "postgresql":
+            await session.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                await session.execute(text(f"DELETE FROM {table}"))
+
+
+@pytest.fixture
+async def settings(migrated_url: str, tmp_path: Path) -> AsyncIterator[Settings]:
+    base = Settings(data_dir=tmp_path, database_url=migrated_url, scheduler_enabled=False, secret_key="test")
+    database = Database(migrated_url)
+    await _empty_all_tables(database)
+    await database.dispose()
+    yield base
+
+
+@pytest.fixture
+async def database(settings: Settings) -> AsyncIterator[Database]:
+    db = Database(settings.database_url)
+    yield db
+    await db.dispose()
+
+
+@pytest.fixture
+def app(settings: Settings) -> Litestar:
+    return create_app(settings)
+
+
+@pytest.fixture
+async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    async with AsyncTestClient(app=app) as test_client:
+        yield test_client
+
+
+# --- registry data and users --------------------------------------------------------------------
+
+PRESCRIBER = "10000000025"
+OTHER_PRESCRIBER = "10000000033"
+CITY_DOCTOR = "10000000041"
+PHARMACIST = "10000000017"
+OTHER_PHARMACIST = "10000000058"
+PV_STAFF = "10000000066"
+ADMIN = "10000000074"
+
+
+def registry_lines() -> list[dict[str, Any]]:
+    """A small registry: two prescribers' patients, a city doctor, two pharmacists."""
+    return [
+        {
+            "type": "professional",
+            "rpps": PRESCRIBER,
+            "role": "prescriber",
+            "name": "Dr A. Martin",
+            "structure": "CHU de Nantes",
+        },
+        {
+            "type": "professional",
+            "rpps": OTHER_PRESCRIBER,
+            "role": "prescriber",
+            "name": "Dr B. Durand",
+            "structure": "CHU de Lille",
+        },
+        {"type": "professional", "rpps": CITY_DOCTOR, "role": "prescriber", "name": "Dr C. Petit"},
+        {"type": "professional", "rpps": PHARMACIST, "role": "pharmacist", "name": "Pharmacie du Port"},
+        {"type": "professional", "rpps": OTHER_PHARMACIST, "role": "pharmacist", "name": "PUI CHU de Lille"},
+        {
+            "type": "patient",
+            "registry_id": "RC-000123",
+            "birth_year": 1970,
+            "sex": "F",
+            "indication": "neuropathic_pain",
+            "inclusion_date": "2022-05-03",
+            "reference_prescriber": PRESCRIBER,
+            "city_doctor": CITY_DOCTOR,
+            "pharmacist": PHARMACIST,
+            "registry_consent": True,
+            "nir_consent": False,
+            "legal_status": "adult",
+        },
+        {
+            "type": "patient",
+            "registry_id": "RC-000200",
+            "birth_year": 1985,
+            "sex": "M",
+            "indication": "spasticity",
+            "inclusion_date": "2023-02-01",
+            "reference_prescriber": OTHER_PRESCRIBER,
+            "city_doctor": None,
+            "pharmacist": None,
+            "registry_consent": True,
+            "nir_consent": True,
+            "legal_status": "adult",
+        },
+        {
+            "type": "prescription",
+            "id": "RX-1",
+            "registry_id": "RC-000123",
+            "prescriber": PRESCRIBER,
+            "product": "OIL-T10",
+            "daily_thc_mg": 5.0,
+            "daily_cbd_mg": 0.25,
+            "start_date": "2022-05-03",
+            "days": 28,
+        },
+        {
+            "type": "prescription",
+            "id": "RX-OTHER",
+            "registry_id": "RC-000200",
+            "prescriber": OTHER_PRESCRIBER,
+            "product": "OIL-T1C20",
+            "daily_thc_mg": 1.0,
+            "daily_cbd_mg": 20.0,
+            "start_date": "2023-02-01",
+            "days": 84,
+        },
+        {
+            "type": "dispensation",
+            "id": "DS-1",
+            "prescription_id": "RX-1",
+            "pharmacist": PHARMACIST,
+            "date": "2022-05-03",
+            "quantity": 14.0,
+            "days_supply": 28,
+        },
+        {
+            "type": "titration_step",
+            "registry_id": "RC-000123",
+            "date": "2022-05-03",
+            "daily_thc_mg": 1.0,
+            "daily_cbd_mg": 0.05,
+        },
+        {"type": "consultation", "registry_id": "RC-000123", "date": "2022-06-02", "kind": "complex", "month": 1},
+    ]
+
+
+def ndjson(records: list[dict[str, Any]]) -> bytes:
+    return b"\n".join(msgspec.json.encode(r) for r in records) + b"\n"
+
+
+async def import_records(settings: Settings, records: list[dict[str, Any]]) -> ImportReport:
+    job = RegistryImport(reference=load_reference(settings.schemas_dir), settings=settings, actor="test")
+    encoded = ndjson(records).splitlines()
+    job.add_lines([(n, line) for n, line in enumerate(encoded, 1)])
+    database = Database(settings.database_url)
+    try:
+        return await job.apply(database)
+    finally:
+        await database.dispose()
+
+
+@dataclass(frozen=True)
+class Tokens:
+    by_rpps: dict[str, str]
+
+    def headers(self, rpps: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.by_rpps[rpps]}"}
+
+
+@pytest.fixture
+async def registry(settings: Settings) -> Tokens:
+    """The small registry imported, staff users created, and a token for everyone."""
+    report = await import_records(settings, registry_lines())
+    assert report.failed == 0, report.errors
+    database = Database(settings.database_url)
+    tokens: dict[str, str] = {}
+    async with database.session() as session, session.begin():
+        await create_user(session, rpps=PV_STAFF, role="pv_staff", name="Évaluatrice", actor="test")
+        await create_user(session, rpps=ADMIN, role="admin", name="Opérateur", actor="test")
+        for rpps in (PRESCRIBER, OTHER_PRESCRIBER, CITY_DOCTOR, PHARMACIST, OTHER_PHARMACIST, PV_STAFF, ADMIN):
+            tokens[rpps] = (await issue_token(session, rpps=rpps, days=90, actor="test")).token
+    await database.dispose()
+    return Tokens(tokens)
+
+
+@pytest.fixture
+def settings_with(settings: Settings) -> Callable[..., Settings]:
+    def make(**changes: Any) -> Settings:
+        return replace(settings, **changes)
+
+    return make
