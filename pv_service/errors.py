@@ -135,7 +135,7 @@ def field_error_at(path: str, text: str) -> FieldError:
     if text.startswith("Expected") and "matching regex" not in text and "length >=" not in text:
         where = f"'{path}'" if path else "The body"
         return FieldError(path, "invalid_type", f"{where}: {text}.")
-    if "malformed" in text:
+    if "malformed" in text or "truncated" in text:
         return FieldError(path, "invalid_type", f"Malformed JSON: {text}.")
     return FieldError(path, "invalid_value", f"'{path}' has a value that is not allowed: {text}.")
 

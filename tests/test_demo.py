@@ -56,7 +56,10 @@ def test_demo_serves_generated_registry_and_prints_working_tokens(tmp_path: Path
     with log.open("w") as stderr:
         process = subprocess.Popen(
             [PV_SERVICE, "demo", "--host", "127.0.0.1", "--port", str(port)],
-            env=env, stdout=subprocess.PIPE, stderr=stderr, text=True,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
         )
     try:
         assert process.stdout is not None
