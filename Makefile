@@ -25,3 +25,6 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) data .pytest_cache
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py

@@ -17,6 +17,7 @@ from litestar.exceptions import HTTPException
 from litestar.openapi import ResponseSpec
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException, ProblemDetailsPlugin
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from sqlalchemy.exc import IntegrityError
 
 from pv_service.rules.field_error import FieldError
 
@@ -166,6 +167,12 @@ def _validation_item(item: Any) -> FieldError:
     return FieldError(key, "invalid_value", f"'{key}' ({item.get('source', 'parameter')}): {message}")
 
 
+def _from_integrity_error(exc: IntegrityError) -> Problem:
+    # Two writers raced for the same natural key; the loser's transaction was rolled back whole.
+    logger.warning("integrity conflict: %s", type(exc.orig).__name__)
+    return Problem(409, "The record changed concurrently; nothing was written. Retry the request.")
+
+
 def _from_unexpected(exc: Exception) -> Problem:
     logger.error("unexpected error: %s", type(exc).__name__, exc_info=exc)
     return Problem(HTTP_500_INTERNAL_SERVER_ERROR, "The service could not complete the request.")
@@ -174,7 +181,11 @@ def _from_unexpected(exc: Exception) -> Problem:
 def problem_details_plugin() -> ProblemDetailsPlugin:
     return ProblemDetailsPlugin(
         ProblemDetailsConfig(
-            exception_to_problem_detail_map={HTTPException: _from_http_exception, Exception: _from_unexpected}
+            exception_to_problem_detail_map={
+                HTTPException: _from_http_exception,
+                IntegrityError: _from_integrity_error,
+                Exception: _from_unexpected,
+            }
         )
     )
 

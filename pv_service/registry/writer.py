@@ -1,19 +1,20 @@
 """Applies registry records to the mirror, one record at a time, for the API and the bulk import alike.
 
-The writer looks records up through small caches that the import fills in bulk beforehand (one query
-per kind and batch instead of one per line) and that the API fills on demand. Every seed rule runs
-here, through ``pv_service.rules.registry``, whichever path a record comes by.
+The writer works on plain rows (dicts) through SQLAlchemy Core: it looks records up in caches that
+the import fills in bulk beforehand (one query per kind and batch, not one per line) and the API fills
+on demand, and it inserts new rows in batches. Every seed rule runs here, through
+``pv_service.rules.registry``, whichever path a record comes by.
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Table, and_, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pv_service.audit import record_audit_many
@@ -41,6 +42,18 @@ from pv_service.storage.models import (
     User,
     Withdrawal,
 )
+
+Row = dict[str, Any]
+
+USERS: Table = User.__table__  # type: ignore[assignment]
+PATIENTS: Table = Patient.__table__  # type: ignore[assignment]
+WITHDRAWALS: Table = Withdrawal.__table__  # type: ignore[assignment]
+PRESCRIPTIONS: Table = Prescription.__table__  # type: ignore[assignment]
+DISPENSATIONS: Table = Dispensation.__table__  # type: ignore[assignment]
+STEPS: Table = TitrationStep.__table__  # type: ignore[assignment]
+CONSULTATIONS: Table = Consultation.__table__  # type: ignore[assignment]
+# Foreign keys point down this list: new rows are inserted in this order.
+INSERT_ORDER = (USERS, PATIENTS, WITHDRAWALS, PRESCRIPTIONS, DISPENSATIONS, STEPS, CONSULTATIONS)
 
 # Keeps each IN (...) list well under SQLite's bound-parameter limit.
 LOOKUP_CHUNK = 900
@@ -70,8 +83,12 @@ def _audit_value(value: Any) -> Any:
     return value.isoformat() if isinstance(value, date) else value
 
 
+def _plain(values: Row | None) -> Row | None:
+    return None if values is None else {k: _audit_value(v) for k, v in values.items()}
+
+
 class RegistryWriter:
-    """One unit of work on the mirror; the caller owns the transaction."""
+    """One unit of work on the mirror; the caller owns the transaction and calls ``flush``."""
 
     def __init__(
         self,
@@ -89,48 +106,65 @@ class RegistryWriter:
         self.actor = actor
         self.update_existing = update_existing
         self.audit_new = audit_new
-        self._users: dict[str, User | None] = {}
-        self._patients: dict[str, Patient | None] = {}
-        self._patients_by_id: dict[int, Patient] = {}
-        self._prescriptions: dict[str, Prescription | None] = {}
-        self._dispensations: dict[str, Dispensation | None] = {}
-        self._steps: dict[int, list[TitrationStep]] = {}
-        self._consultations: dict[tuple[int, date, str], Consultation | None] = {}
+        self._users: dict[str, Row | None] = {}
+        self._patients: dict[str, Row | None] = {}
+        self._patients_by_id: dict[int, Row] = {}
+        self._withdrawals: dict[int, Row] = {}
+        self._prescriptions: dict[str, Row | None] = {}
+        self._dispensations: dict[str, Row | None] = {}
+        self._steps: dict[int, list[Row]] = {}
+        self._consultations: dict[tuple[int, date, str], Row] = {}
         self._consultations_loaded: set[int] = set()
-        self._audit: list[dict[str, Any]] = []
+        self._pending: dict[Table, list[Row]] = {table: [] for table in INSERT_ORDER}
+        self._pending_ids: set[int] = set()
+        self._audit: list[Row] = []
 
     # --- bulk prefetch (import) -----------------------------------------------------------------
 
-    async def prefetch_users(self, rpps: Iterable[str]) -> None:
-        missing = sorted({r for r in rpps if r not in self._users})
-        for chunk in _chunks(missing):
-            for user in await self.session.scalars(select(User).where(User.rpps.in_(chunk))):
-                self._users[user.rpps] = user
+    async def _rows(self, table: Table, column: Any, keys: list[Any]) -> list[Row]:
+        rows: list[Row] = []
+        for chunk in _chunks(keys):
+            result = await self.session.execute(select(table).where(column.in_(chunk)))
+            rows.extend(dict(r) for r in result.mappings())
+        return rows
+
+    async def prefetch_users(self, rpps: Iterable[str | None]) -> None:
+        missing = sorted({r for r in rpps if r and r not in self._users})
+        for row in await self._rows(USERS, USERS.c.rpps, missing):
+            self._users[row["rpps"]] = row
         for r in missing:
             self._users.setdefault(r, None)
 
     async def prefetch_patients(self, registry_ids: Iterable[str]) -> None:
         missing = sorted({r for r in registry_ids if r not in self._patients})
-        for chunk in _chunks(missing):
-            for patient in await self.session.scalars(select(Patient).where(Patient.registry_id.in_(chunk))):
-                self._remember_patient(patient)
+        found = await self._rows(PATIENTS, PATIENTS.c.registry_id, missing)
+        await self._remember_patients(found)
         for r in missing:
             self._patients.setdefault(r, None)
 
+    async def _prefetch_patients_by_id(self, ids: Iterable[int]) -> None:
+        missing = sorted({i for i in ids if i not in self._patients_by_id})
+        await self._remember_patients(await self._rows(PATIENTS, PATIENTS.c.id, missing))
+
+    async def _remember_patients(self, patients: list[Row]) -> None:
+        for patient in patients:
+            self._patients[patient["registry_id"]] = patient
+            self._patients_by_id[patient["id"]] = patient
+        for withdrawal in await self._rows(WITHDRAWALS, WITHDRAWALS.c.patient_id, [p["id"] for p in patients]):
+            self._withdrawals[withdrawal["patient_id"]] = withdrawal
+
     async def prefetch_prescriptions(self, ids: Iterable[str]) -> None:
         missing = sorted({i for i in ids if i not in self._prescriptions})
-        for chunk in _chunks(missing):
-            for rx in await self.session.scalars(select(Prescription).where(Prescription.id.in_(chunk))):
-                self._prescriptions[rx.id] = rx
+        for row in await self._rows(PRESCRIPTIONS, PRESCRIPTIONS.c.id, missing):
+            self._prescriptions[row["id"]] = row
         for i in missing:
             self._prescriptions.setdefault(i, None)
-        await self._prefetch_patients_by_id({rx.patient_id for rx in self._prescriptions.values() if rx})
+        await self._prefetch_patients_by_id(rx["patient_id"] for rx in self._prescriptions.values() if rx)
 
     async def prefetch_dispensations(self, ids: Iterable[str]) -> None:
         missing = sorted({i for i in ids if i not in self._dispensations})
-        for chunk in _chunks(missing):
-            for row in await self.session.scalars(select(Dispensation).where(Dispensation.id.in_(chunk))):
-                self._dispensations[row.id] = row
+        for row in await self._rows(DISPENSATIONS, DISPENSATIONS.c.id, missing):
+            self._dispensations[row["id"]] = row
         for i in missing:
             self._dispensations.setdefault(i, None)
 
@@ -138,41 +172,34 @@ class RegistryWriter:
         missing = sorted({p for p in patient_ids if p not in self._steps})
         for p in missing:
             self._steps[p] = []
-        for chunk in _chunks(missing):
-            query = select(TitrationStep).where(TitrationStep.patient_id.in_(chunk)).order_by(TitrationStep.date)
-            for step in await self.session.scalars(query):
-                self._steps[step.patient_id].append(step)
+        for row in await self._rows(STEPS, STEPS.c.patient_id, missing):
+            self._steps[row["patient_id"]].append(row)
+        for p in missing:
+            self._steps[p].sort(key=lambda step: step["date"])
 
     async def prefetch_consultations(self, patient_ids: Iterable[int]) -> None:
         missing = sorted({p for p in patient_ids if p not in self._consultations_loaded})
-        for chunk in _chunks(missing):
-            for row in await self.session.scalars(select(Consultation).where(Consultation.patient_id.in_(chunk))):
-                self._consultations[(row.patient_id, row.date, row.kind)] = row
+        for row in await self._rows(CONSULTATIONS, CONSULTATIONS.c.patient_id, missing):
+            self._consultations[(row["patient_id"], row["date"], row["kind"])] = row
         self._consultations_loaded.update(missing)
 
-    async def _prefetch_patients_by_id(self, ids: set[int]) -> None:
-        missing = sorted(i for i in ids if i not in self._patients_by_id)
-        for chunk in _chunks(missing):
-            for patient in await self.session.scalars(select(Patient).where(Patient.id.in_(chunk))):
-                self._remember_patient(patient)
-
-    def _remember_patient(self, patient: Patient) -> None:
-        self._patients[patient.registry_id] = patient
-        self._patients_by_id[patient.id] = patient
+    async def patient_ids(self, registry_ids: set[str]) -> list[int]:
+        await self.prefetch_patients(registry_ids)
+        return [p["id"] for r in registry_ids if (p := self._patients.get(r)) is not None and "id" in p]
 
     # --- lookups ----------------------------------------------------------------------------------
 
-    async def _user(self, rpps: str) -> User | None:
+    async def _user(self, rpps: str) -> Row | None:
         if rpps not in self._users:
             await self.prefetch_users([rpps])
         return self._users[rpps]
 
-    async def _patient(self, registry_id: str) -> Patient | None:
+    async def _patient(self, registry_id: str) -> Row | None:
         if registry_id not in self._patients:
             await self.prefetch_patients([registry_id])
         return self._patients[registry_id]
 
-    async def _prescription(self, rx_id: str) -> Prescription | None:
+    async def _prescription(self, rx_id: str) -> Row | None:
         if rx_id not in self._prescriptions:
             await self.prefetch_prescriptions([rx_id])
         return self._prescriptions[rx_id]
@@ -180,35 +207,46 @@ class RegistryWriter:
     async def _professional_errors(self, field: str, rpps: str | None, role: str) -> list[FieldError]:
         if rpps is None:
             return []
+        user = await self._user(rpps)
+        if user is not None and user["role"] == role:
+            return []  # users are stored only with a valid RPPS
         if not rpps_is_valid(rpps):
             return [FieldError(field, "invalid_value", "An RPPS has 11 digits and a valid Luhn key.")]
-        user = await self._user(rpps)
-        if user is None or user.role != role:
+        if user is None or user["role"] != role:
             return [FieldError(field, "unknown_reference", f"No {role} with RPPS {rpps}.")]
         return []
 
-    async def _known_patient(self, registry_id: str) -> Patient:
+    async def _known_patient(self, registry_id: str) -> Row:
         patient = await self._patient(registry_id)
         if patient is None:
             raise RecordRefused([FieldError("registry_id", "unknown_reference", "No such patient.")])
         return patient
 
-    @staticmethod
-    def _facts(patient: Patient) -> rules.PatientFacts:
-        withdrawal = patient.withdrawal
-        return rules.PatientFacts(patient.inclusion_date, withdrawal.date if withdrawal else None)
+    def _facts(self, patient: Row) -> rules.PatientFacts:
+        withdrawal = self._withdrawals.get(patient["id"])
+        return rules.PatientFacts(patient["inclusion_date"], withdrawal["date"] if withdrawal else None)
 
     # --- storing ------------------------------------------------------------------------------------
 
-    def _store(self, entity: str, key: str, existing: Any, values: dict[str, Any], create: Any) -> Outcome:
-        """Insert, leave alone, update (import) or refuse (API) a record by its natural key."""
+    async def _store(
+        self,
+        entity: str,
+        label: str,
+        table: Table,
+        existing: Row | None,
+        values: Row,
+        create: Callable[[], Row],
+        key: Callable[[], ColumnElement[bool]],
+    ) -> Outcome:
+        """Insert, leave alone, update (import) or refuse (API) a record found by its natural key."""
         if existing is None:
             row = create()
-            self.session.add(row)
+            self._pending[table].append(row)
+            self._pending_ids.add(id(row))
             if self.audit_new:
-                self._audit_entry(f"{entity}.create", entity, key, None, values)
+                self._audit_entry(f"{entity}.create", entity, label, None, values)
             return Outcome.ACCEPTED
-        changed = {name: value for name, value in values.items() if getattr(existing, name) != value}
+        changed = {name: value for name, value in values.items() if existing[name] != value}
         if not changed:
             return Outcome.UNCHANGED
         if not self.update_existing:
@@ -219,34 +257,46 @@ class RegistryWriter:
                 ],
                 status=409,
             )
-        before = {name: getattr(existing, name) for name in changed}
-        for name, value in changed.items():
-            setattr(existing, name, value)
-        self._audit_entry(f"{entity}.update", entity, key, before, changed)
+        before = {name: existing[name] for name in changed}
+        existing.update(changed)
+        if id(existing) not in self._pending_ids:
+            await self.session.execute(update(table).where(key()).values(**changed))
+        self._audit_entry(f"{entity}.update", entity, label, before, changed)
         return Outcome.UPDATED
 
-    def _audit_entry(
-        self, action: str, entity: str, key: str, before: dict[str, Any] | None, after: dict[str, Any] | None
-    ) -> None:
-        def plain(values: dict[str, Any] | None) -> dict[str, Any] | None:
-            return None if values is None else {k: _audit_value(v) for k, v in values.items()}
-
+    def _audit_entry(self, action: str, entity: str, label: str, before: Row | None, after: Row | None) -> None:
         self._audit.append(
             {
                 "actor": self.actor,
                 "action": action,
                 "entity": entity,
-                "entity_id": key,
-                "before": plain(before),
-                "after": plain(after),
+                "entity_id": label,
+                "before": _plain(before),
+                "after": _plain(after),
             }
         )
 
-    def audit_summary(self, action: str, entity: str, key: str, after: dict[str, Any]) -> None:
-        self._audit_entry(action, entity, key, None, after)
+    def audit_summary(self, action: str, entity: str, label: str, after: Row) -> None:
+        self._audit_entry(action, entity, label, None, after)
 
     async def flush(self) -> None:
-        await self.session.flush()
+        """Insert the new rows, kind by kind; new patients get their ids back for the records naming them."""
+        for table in INSERT_ORDER:
+            rows = self._pending[table]
+            if not rows:
+                continue
+            if table is PATIENTS:
+                result = await self.session.execute(
+                    insert(PATIENTS).returning(PATIENTS.c.id, PATIENTS.c.registry_id), rows
+                )
+                ids = {registry_id: patient_id for patient_id, registry_id in result}
+                for row in rows:
+                    row["id"] = ids[row["registry_id"]]
+                    self._patients_by_id[row["id"]] = row
+            else:
+                await self.session.execute(insert(table), rows)
+            rows.clear()
+        self._pending_ids.clear()
         await record_audit_many(self.session, self._audit)
         self._audit.clear()
 
@@ -255,15 +305,17 @@ class RegistryWriter:
     async def professional(self, record: ProfessionalRecord) -> Outcome:
         if not rpps_is_valid(record.rpps):
             raise RecordRefused([FieldError("rpps", "invalid_value", "An RPPS has 11 digits and a valid Luhn key.")])
-        existing = await self._user(record.rpps)
         values = {"role": record.role, "name": record.name, "structure": record.structure}
 
-        def create() -> User:
-            user = User(rpps=record.rpps, created_at=utc_now(), **values)
-            self._users[record.rpps] = user
-            return user
+        def create() -> Row:
+            row = {"rpps": record.rpps, "created_at": utc_now(), **values}
+            self._users[record.rpps] = row
+            return row
 
-        return self._store("professional", record.rpps, existing, values, create)
+        existing = await self._user(record.rpps)
+        return await self._store(
+            "professional", record.rpps, USERS, existing, values, create, lambda: USERS.c.rpps == record.rpps
+        )
 
     async def patient(self, record: PatientRecord) -> Outcome:
         errors = [
@@ -282,11 +334,10 @@ class RegistryWriter:
             errors.append(FieldError("registry_consent", "invalid_value", "Registry consent is required."))
         if errors:
             raise RecordRefused(errors)
-        existing = await self._patient(record.registry_id)
         structure = record.reference_structure
         if structure is None:
             prescriber = await self._user(record.reference_prescriber)
-            structure = prescriber.structure if prescriber else None
+            structure = prescriber["structure"] if prescriber else None
         values = {
             "birth_year": record.birth_year,
             "sex": record.sex,
@@ -301,12 +352,21 @@ class RegistryWriter:
             "legal_status": record.legal_status,
         }
 
-        def create() -> Patient:
-            patient = Patient(registry_id=record.registry_id, birth_year_band=None, withdrawal=None, **values)
-            self._patients[record.registry_id] = patient
-            return patient
+        def create() -> Row:
+            row = {"registry_id": record.registry_id, "birth_year_band": None, **values}
+            self._patients[record.registry_id] = row
+            return row
 
-        return self._store("patient", record.registry_id, existing, values, create)
+        existing = await self._patient(record.registry_id)
+        return await self._store(
+            "patient",
+            record.registry_id,
+            PATIENTS,
+            existing,
+            values,
+            create,
+            lambda: PATIENTS.c.registry_id == record.registry_id,
+        )
 
     async def withdrawal(self, record: WithdrawalRecord) -> Outcome:
         patient = await self._known_patient(record.registry_id)
@@ -314,13 +374,22 @@ class RegistryWriter:
         if errors:
             raise RecordRefused(errors)
         values = {"date": record.date, "reason": record.reason}
+        patient_id = patient["id"]
 
-        def create() -> Withdrawal:
-            row = Withdrawal(patient_id=patient.id, **values)
-            patient.withdrawal = row
+        def create() -> Row:
+            row = {"patient_id": patient_id, **values}
+            self._withdrawals[patient_id] = row
             return row
 
-        return self._store("withdrawal", record.registry_id, patient.withdrawal, values, create)
+        return await self._store(
+            "withdrawal",
+            record.registry_id,
+            WITHDRAWALS,
+            self._withdrawals.get(patient_id),
+            values,
+            create,
+            lambda: WITHDRAWALS.c.patient_id == patient_id,
+        )
 
     async def prescription(self, record: PrescriptionRecord) -> Outcome:
         patient = await self._known_patient(record.registry_id)
@@ -336,9 +405,8 @@ class RegistryWriter:
         )
         if errors or product is None:
             raise RecordRefused(errors)
-        existing = await self._prescription(record.id)
         values = {
-            "patient_id": patient.id,
+            "patient_id": patient["id"],
             "prescriber": record.prescriber,
             "product": record.product,
             "daily_thc_mg": record.daily_thc_mg,
@@ -349,21 +417,24 @@ class RegistryWriter:
             "weaning": record.weaning,
         }
 
-        def create() -> Prescription:
-            row = Prescription(id=record.id, **values)
+        def create() -> Row:
+            row = {"id": record.id, **values}
             self._prescriptions[record.id] = row
             return row
 
-        return self._store("prescription", record.id, existing, values, create)
+        existing = await self._prescription(record.id)
+        return await self._store(
+            "prescription", record.id, PRESCRIPTIONS, existing, values, create, lambda: PRESCRIPTIONS.c.id == record.id
+        )
 
     async def dispensation(self, record: DispensationRecord) -> Outcome:
         prescription = await self._prescription(record.prescription_id)
-        patient = self._patients_by_id.get(prescription.patient_id) if prescription else None
+        patient = self._patients_by_id.get(prescription["patient_id"]) if prescription else None
         errors = await self._professional_errors("pharmacist", record.pharmacist, "pharmacist")
         errors += rules.dispensation_errors(
             supply=rules.Period(record.date, record.days_supply),
             weaning=record.weaning,
-            prescription=rules.Period(prescription.start_date, prescription.days) if prescription else None,
+            prescription=rules.Period(prescription["start_date"], prescription["days"]) if prescription else None,
             patient=self._facts(patient) if patient else None,
             experimentation_end=self.settings.experimentation_end,
         )
@@ -373,7 +444,7 @@ class RegistryWriter:
             await self.prefetch_dispensations([record.id])
         values = {
             "prescription_id": record.prescription_id,
-            "patient_id": prescription.patient_id,
+            "patient_id": prescription["patient_id"],
             "pharmacist": record.pharmacist,
             "date": record.date,
             "quantity": record.quantity,
@@ -381,38 +452,53 @@ class RegistryWriter:
             "weaning": record.weaning,
         }
 
-        def create() -> Dispensation:
-            row = Dispensation(id=record.id, **values)
+        def create() -> Row:
+            row = {"id": record.id, **values}
             self._dispensations[record.id] = row
             return row
 
-        return self._store("dispensation", record.id, self._dispensations[record.id], values, create)
+        return await self._store(
+            "dispensation",
+            record.id,
+            DISPENSATIONS,
+            self._dispensations[record.id],
+            values,
+            create,
+            lambda: DISPENSATIONS.c.id == record.id,
+        )
 
     async def titration_step(self, record: TitrationStepRecord) -> Outcome:
         patient = await self._known_patient(record.registry_id)
-        await self.prefetch_steps([patient.id])
-        steps = self._steps[patient.id]
-        dates = [s.date for s in steps]
-        at = bisect.bisect_left(dates, record.date)
-        existing = steps[at] if at < len(steps) and steps[at].date == record.date else None
+        patient_id = patient["id"]
+        await self.prefetch_steps([patient_id])
+        steps = self._steps[patient_id]
+        at = bisect.bisect_left(steps, record.date, key=lambda step: step["date"])
+        existing = steps[at] if at < len(steps) and steps[at]["date"] == record.date else None
         previous = steps[at - 1] if at > 0 else None
-        dose = rules.DailyDose(record.daily_thc_mg, record.daily_cbd_mg)
         errors = rules.titration_step_errors(
             on=record.date,
-            dose=dose,
-            previous=rules.DailyDose(previous.daily_thc_mg, previous.daily_cbd_mg) if previous else None,
+            dose=rules.DailyDose(record.daily_thc_mg, record.daily_cbd_mg),
+            previous=rules.DailyDose(previous["daily_thc_mg"], previous["daily_cbd_mg"]) if previous else None,
             patient=self._facts(patient),
         )
         if errors:
             raise RecordRefused(errors)
         values = {"daily_thc_mg": record.daily_thc_mg, "daily_cbd_mg": record.daily_cbd_mg}
 
-        def create() -> TitrationStep:
-            row = TitrationStep(patient_id=patient.id, date=record.date, **values)
+        def create() -> Row:
+            row = {"patient_id": patient_id, "date": record.date, **values}
             steps.insert(at, row)
             return row
 
-        return self._store("titration_step", f"{record.registry_id}/{record.date}", existing, values, create)
+        return await self._store(
+            "titration_step",
+            f"{record.registry_id}/{record.date}",
+            STEPS,
+            existing,
+            values,
+            create,
+            lambda: and_(STEPS.c.patient_id == patient_id, STEPS.c.date == record.date),
+        )
 
     async def consultation(self, record: ConsultationRecord) -> Outcome:
         patient = await self._known_patient(record.registry_id)
@@ -421,18 +507,26 @@ class RegistryWriter:
         )
         if errors:
             raise RecordRefused(errors)
-        await self.prefetch_consultations([patient.id])
-        key = (patient.id, record.date, record.kind)
+        patient_id = patient["id"]
+        await self.prefetch_consultations([patient_id])
+        key = (patient_id, record.date, record.kind)
         values = {"month": record.month}
 
-        def create() -> Consultation:
-            row = Consultation(patient_id=patient.id, date=record.date, kind=record.kind, **values)
+        def create() -> Row:
+            row = {"patient_id": patient_id, "date": record.date, "kind": record.kind, **values}
             self._consultations[key] = row
             return row
 
-        label = f"{record.registry_id}/{record.date}/{record.kind}"
-        return self._store("consultation", label, self._consultations.get(key), values, create)
-
-    async def patient_ids(self, registry_ids: set[str]) -> list[int]:
-        await self.prefetch_patients(registry_ids)
-        return [p.id for r in registry_ids if (p := self._patients.get(r)) is not None]
+        return await self._store(
+            "consultation",
+            f"{record.registry_id}/{record.date}/{record.kind}",
+            CONSULTATIONS,
+            self._consultations.get(key),
+            values,
+            create,
+            lambda: and_(
+                CONSULTATIONS.c.patient_id == patient_id,
+                CONSULTATIONS.c.date == record.date,
+                CONSULTATIONS.c.kind == record.kind,
+            ),
+        )
