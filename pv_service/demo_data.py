@@ -515,7 +515,7 @@ def _patient(ctx: _Context, number: int, window: tuple[date, int]) -> tuple[Reco
         weaning = _weaning(rng, steps[-1][1], withdrawal_day)
     schedule = _Schedule(steps)
 
-    for day, dose in steps:
+    for day, dose in [*steps, *((day, dose) for day, dose in weaning if day <= today_day)]:
         history.append(
             {
                 "type": "titration_step",
@@ -525,17 +525,6 @@ def _patient(ctx: _Context, number: int, window: tuple[date, int]) -> tuple[Reco
                 "daily_cbd_mg": product.cbd_for(dose),
             }
         )
-    for day, dose in weaning:
-        if day <= today_day:
-            history.append(
-                {
-                    "type": "titration_step",
-                    "registry_id": registry_id,
-                    "date": day_iso(day),
-                    "daily_thc_mg": dose,
-                    "daily_cbd_mg": product.cbd_for(dose),
-                }
-            )
 
     def prescribe(
         start: int, days: int, thc: float, prescriber: _Professional, weaning_flag: bool, last_day: int
