@@ -18,7 +18,7 @@ from pv_service.config import Settings
 from pv_service.context import ServiceContext
 from pv_service.di import DEPENDENCIES
 from pv_service.errors import problem_details_plugin
-from pv_service.handlers import health, reference, registry
+from pv_service.handlers import forms, health, reference, registry, reports
 from pv_service.reference import load_reference
 from pv_service.scheduler import create_scheduler
 from pv_service.storage.database import Database
@@ -35,6 +35,13 @@ ROUTE_HANDLERS = [
     registry.add_withdrawal,
     registry.add_dispensation,
     registry.import_registry,
+    forms.adverse_event_form,
+    reports.submit_report,
+    reports.follow_up,
+    reports.get_case,
+    reports.list_versions,
+    reports.get_version,
+    reports.list_reports,
 ]
 
 

@@ -1,4 +1,4 @@
-"""Reference data shipped in ``schemas/reference``: products, indications, reactions, titration protocol.
+"""Data shipped in ``schemas/``: products, indications, reactions, titration protocol, the reporting-aid form.
 
 Loaded once at start and shared read-only; the files are served as they are.
 """
@@ -77,6 +77,7 @@ def load_reference(schemas_dir: Path) -> ReferenceData:
         "indications": folder / "indications.json",
         "reactions": folder / "reactions.json",
         "titration-protocol": folder / "titration_protocol.json",
+        "form": schemas_dir / "forms" / "adverse_event.json",
     }
     documents = {name: path.read_bytes() for name, path in files.items()}
     products = msgspec.json.decode(documents["products"], type=_Products).products

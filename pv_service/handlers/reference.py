@@ -7,6 +7,7 @@ from litestar.params import FromPath
 
 from pv_service.di import Context
 from pv_service.errors import not_found, problem_responses
+from pv_service.reference import REFERENCE_DOCUMENTS
 
 
 @get(
@@ -16,7 +17,6 @@ from pv_service.errors import not_found, problem_responses
     summary="products, indications, reactions or titration-protocol",
 )
 async def reference_document(name: FromPath[str], context: Context) -> Response[bytes]:
-    document = context.reference.documents.get(name)
-    if document is None:
+    if name not in REFERENCE_DOCUMENTS:
         raise not_found("reference document")
-    return Response(document, media_type="application/json")
+    return Response(context.reference.documents[name], media_type="application/json")

@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     UniqueConstraint,
@@ -190,3 +191,105 @@ class AuditEntry(Base):
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     __table_args__ = (Index("ix_audit_log_entity", "entity", "entity_id", "id"),)
+
+
+class Case(Base):
+    """An adverse-event case: the latest assessment of its current version, plus triage state."""
+
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(SurrogateKey, primary_key=True, autoincrement=True)
+    case_number: Mapped[str] = mapped_column(String(32), unique=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    reporter_rpps: Mapped[str] = mapped_column(ForeignKey("users.rpps"), index=True)
+    reporter_role: Mapped[str] = mapped_column(String(16))
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # Receipt of the version that first made the case serious: the due dates count from it.
+    serious_since: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    version: Mapped[int] = mapped_column(Integer)
+    revision: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(24))
+    serious: Mapped[bool] = mapped_column(Boolean)
+    expected: Mapped[bool] = mapped_column(Boolean)
+    priority: Mapped[str] = mapped_column(String(2))
+    criteria: Mapped[list[str]] = mapped_column(JSON)
+    suggested_criteria: Mapped[list[str]] = mapped_column(JSON)
+    triage_due: Mapped[datetime] = mapped_column(UtcDateTime())
+    forward_due: Mapped[datetime] = mapped_column(UtcDateTime())
+    completeness: Mapped[float] = mapped_column(Float)
+    missing: Mapped[list[str]] = mapped_column(JSON)
+    warnings: Mapped[list[dict[str, str]]] = mapped_column(JSON)
+    product: Mapped[str] = mapped_column(String(64), index=True)
+    special_situations: Mapped[list[str]] = mapped_column(JSON)
+    assignee: Mapped[str | None] = mapped_column(ForeignKey("users.rpps"))
+    forwarded_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    nullification_reason: Mapped[str | None] = mapped_column(String(500))
+
+    __table_args__ = (Index("ix_cases_queue", "priority", "triage_due", "received_at", "id"),)
+
+
+class CaseVersion(Base):
+    """Every version of a report, kept whole as received."""
+
+    __tablename__ = "case_versions"
+
+    id: Mapped[int] = mapped_column(SurrogateKey, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    reporter_rpps: Mapped[str] = mapped_column(ForeignKey("users.rpps"))
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+    __table_args__ = (UniqueConstraint("case_id", "version"),)
+
+
+class CaseReaction(Base):
+    """A reaction of a case's current version, with what triage adds to it; the grouped counts read here."""
+
+    __tablename__ = "case_reactions"
+
+    id: Mapped[int] = mapped_column(SurrogateKey, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    position: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str | None] = mapped_column(String(2000))
+    code: Mapped[str | None] = mapped_column(String(64), index=True)
+    onset_date: Mapped[date | None] = mapped_column(Date)
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    criteria: Mapped[list[str]] = mapped_column(JSON)
+    expected: Mapped[bool] = mapped_column(Boolean)
+
+    __table_args__ = (UniqueConstraint("case_id", "position"),)
+
+
+class CaseLink(Base):
+    """A possible duplicate, linked both ways for PV staff to confirm."""
+
+    __tablename__ = "case_links"
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    other_case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+
+
+class CaseCounter(Base):
+    """The last case number given in a year (Europe/Paris)."""
+
+    __tablename__ = "case_counters"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last: Mapped[int] = mapped_column(Integer)
+
+
+class IdempotencyKey(Base):
+    """A caller's ``Idempotency-Key`` and the 201 answer it got, replayed for 24 hours."""
+
+    __tablename__ = "idempotency_keys"
+
+    user_rpps: Mapped[str] = mapped_column(ForeignKey("users.rpps"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    body_hash: Mapped[str] = mapped_column(String(64))
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    response: Mapped[bytes] = mapped_column(LargeBinary)
+    etag: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())

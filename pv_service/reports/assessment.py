@@ -1,0 +1,146 @@
+"""What the service concludes from one version of a report, given the registry's facts: no I/O here.
+
+It strings the rules together in SPEC §3's order (validity, completeness, consistency) and §4's
+(seriousness, expectedness, priority, deadlines), so intake and follow-ups decide the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from pv_service.reference import ReferenceData
+from pv_service.reports.body import ReportBody
+from pv_service.rules import priority as priority_rules
+from pv_service.rules import seriousness as seriousness_rules
+from pv_service.rules.consistency import RecordedDose, consistency_warnings
+from pv_service.rules.doses import ProductContent
+from pv_service.rules.field_error import FieldError
+from pv_service.rules.report_checks import ReportedPatient, completeness, earliest_onset, validity_errors
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryFacts:
+    """The registry's view of the patient a report names, loaded by the service."""
+
+    patient: ReportedPatient
+    legal_status: str
+    titration: RecordedDose | None
+    dispensed: RecordedDose | None
+    prescribed_products: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class ReactionAssessment:
+    code: str | None
+    text: str | None
+    onset_date: date | None
+    outcome: str | None
+    criteria: tuple[str, ...]
+    expected: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    reactions: tuple[ReactionAssessment, ...]
+    criteria: tuple[str, ...]
+    suggested_criteria: list[str]
+    expected: bool
+    priority: str
+    completeness: float
+    missing: list[str]
+    warnings: list[FieldError] = field(default_factory=list)
+
+    @property
+    def serious(self) -> bool:
+        return bool(self.criteria)
+
+
+def vocabulary(reference: ReferenceData) -> Mapping[str, seriousness_rules.Term]:
+    return {
+        code: seriousness_rules.Term(term.expected, term.important_medical_event)
+        for code, term in reference.reactions.items()
+    }
+
+
+def check_validity(
+    body: ReportBody, *, today: date, patient: ReportedPatient | None, caller_role: str, reference: ReferenceData
+) -> list[FieldError]:
+    return validity_errors(
+        body,
+        today=today,
+        patient=patient,
+        caller_role=caller_role,
+        known_products=reference.products.keys(),
+        known_reactions=reference.reactions.keys(),
+    )
+
+
+def assess(
+    body: ReportBody,
+    *,
+    facts: RegistryFacts,
+    reference: ReferenceData,
+    terms: Mapping[str, seriousness_rules.Term],
+    codes: Sequence[str | None],
+) -> Assessment:
+    """Assess a valid report; ``codes`` are the reactions' codes after any carried over from triage."""
+    product_code = body.suspect_product.code if body.suspect_product else None
+    product = reference.products.get(product_code) if product_code else None
+    ratio = product.ratio if product else None
+    reactions = []
+    for reaction, code in zip(body.reactions or [], codes, strict=True):
+        reported = [
+            name for name in seriousness_rules.CRITERIA if reaction.seriousness and getattr(reaction.seriousness, name)
+        ]
+        judged = seriousness_rules.assess_reaction(code, reaction.outcome, reported, terms, ratio)
+        reactions.append(
+            ReactionAssessment(
+                code=code,
+                text=reaction.text,
+                onset_date=reaction.onset_date,
+                outcome=reaction.outcome,
+                criteria=judged.criteria,
+                expected=judged.expected,
+            )
+        )
+    judged_reactions = [seriousness_rules.ReactionSeriousness(r.criteria, r.expected) for r in reactions]
+    criteria = seriousness_rules.case_criteria(judged_reactions)
+    onset = earliest_onset(body)
+    context = priority_rules.PatientContext(
+        minor=priority_rules.is_minor(facts.legal_status, facts.patient.birth_year, onset),
+        pregnant=bool(body.patient and body.patient.pregnant) or "pregnancy_exposure" in body.special_situations,
+        during_titration=priority_rules.is_during_titration(
+            facts.patient.inclusion_date, onset, reference.titration_protocol.titration_days
+        ),
+    )
+    score, missing = completeness(body, facts.patient.sex)
+    warnings = consistency_warnings(
+        product_code=product_code,
+        content=ProductContent(product.form, product.thc, product.cbd) if product else None,
+        reported_thc=body.suspect_product.daily_thc_mg if body.suspect_product else None,
+        reported_cbd=body.suspect_product.daily_cbd_mg if body.suspect_product else None,
+        titration=facts.titration,
+        dispensed=facts.dispensed,
+        prescribed_products=facts.prescribed_products,
+    )
+    return Assessment(
+        reactions=tuple(reactions),
+        criteria=criteria,
+        suggested_criteria=seriousness_rules.suggested_criteria(codes, criteria, terms),
+        expected=seriousness_rules.case_expected(judged_reactions),
+        priority=priority_rules.priority(judged_reactions, context),
+        completeness=score,
+        missing=missing,
+        warnings=warnings,
+    )
+
+
+def deadlines_for(
+    assessment: Assessment, received_at: datetime, serious_since: datetime | None
+) -> priority_rules.Deadlines:
+    """Serious cases count from the version that first made them serious (SPEC §14)."""
+    if assessment.serious:
+        return priority_rules.deadlines(True, serious_since or received_at)
+    return priority_rules.deadlines(False, received_at)

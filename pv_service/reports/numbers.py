@@ -1,0 +1,30 @@
+"""Case numbers ``PV-YYYY-NNNNNN`` (SPEC §14): one counter row per year of receipt, taken inside the case's
+own transaction, so numbers are unique under concurrency on both engines; a rolled-back case leaves a gap."""
+
+from __future__ import annotations
+
+from sqlalchemy import Table
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pv_service.storage.models import CaseCounter
+
+COUNTERS: Table = CaseCounter.__table__  # type: ignore[assignment]
+
+
+def format_case_number(year: int, number: int) -> str:
+    return f"PV-{year}-{number:06d}"
+
+
+async def next_case_number(session: AsyncSession, year: int) -> str:
+    dialect = session.bind.dialect.name if session.bind else "sqlite"
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = (
+        insert(COUNTERS)
+        .values(year=year, last=1)
+        .on_conflict_do_update(index_elements=[COUNTERS.c.year], set_={"last": COUNTERS.c.last + 1})
+        .returning(COUNTERS.c.last)
+    )
+    number = (await session.execute(statement)).scalar_one()
+    return format_case_number(year, number)

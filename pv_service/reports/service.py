@@ -1,0 +1,569 @@
+"""Adverse-event intake and follow-ups (SPEC §3, §4, §14): load the registry's facts, decide with the
+rules, store the case, its version and its reactions, audit, all in one transaction."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import msgspec
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pv_service.audit import record_audit
+from pv_service.clock import utc_now
+from pv_service.context import ServiceContext
+from pv_service.errors import Problem, conflict, not_found, rule_violation
+from pv_service.pagination import Page, decode_cursor, encode_cursor
+from pv_service.registry.reach import patients_within_reach
+from pv_service.reports import views
+from pv_service.reports.assessment import Assessment, RegistryFacts, assess, check_validity, deadlines_for, vocabulary
+from pv_service.reports.body import ReportBody, ReportPatient
+from pv_service.reports.numbers import next_case_number
+from pv_service.rules.consistency import RecordedDose
+from pv_service.rules.doses import ProductContent, dispensed_daily_mg
+from pv_service.rules.duplicates import ReactionKey, is_possible_duplicate
+from pv_service.rules.field_error import FieldError
+from pv_service.rules.report_checks import ReportedPatient, earliest_onset
+from pv_service.storage.models import (
+    Case,
+    CaseLink,
+    CaseReaction,
+    CaseVersion,
+    Dispensation,
+    IdempotencyKey,
+    Patient,
+    Prescription,
+    TitrationStep,
+)
+from pv_service.users import Caller
+
+IDEMPOTENCY_TTL = timedelta(hours=24)
+DUPLICATE_WINDOW = timedelta(days=3)
+REOPENED_BY_FOLLOW_UP = {"closed", "awaiting_follow_up"}
+
+
+@dataclass(frozen=True, slots=True)
+class CaseAnswer:
+    """An encoded case and its ETag, as stored for idempotent replays."""
+
+    body: bytes
+    etag: str
+
+
+def etag_of(case: Case) -> str:
+    return f'"{case.id}.{case.revision}"'
+
+
+def is_overdue(case: Case, now: datetime) -> bool:
+    return (case.forwarded_at is None and now > case.forward_due) or (
+        case.state == "received" and now > case.triage_due
+    )
+
+
+def _body_hash(body: ReportBody) -> str:
+    return hashlib.sha256(msgspec.json.encode(body)).hexdigest()
+
+
+# --- loading ------------------------------------------------------------------------------------------
+
+
+async def reachable_patient_by_registry_id(session: AsyncSession, caller: Caller, registry_id: str) -> Patient | None:
+    return await session.scalar(
+        select(Patient).where(Patient.registry_id == registry_id, patients_within_reach(caller))
+    )
+
+
+async def reachable_case(session: AsyncSession, caller: Caller, case_id: int) -> Case:
+    """The case if its patient is within the caller's reach; otherwise 404, like an unknown case."""
+    case = await session.scalar(
+        select(Case)
+        .join(Patient, Patient.id == Case.patient_id)
+        .where(Case.id == case_id, patients_within_reach(caller))
+    )
+    if case is None:
+        raise not_found("case")
+    return case
+
+
+async def _registry_facts(
+    session: AsyncSession, context: ServiceContext, patient: Patient, body: ReportBody, today: date
+) -> RegistryFacts:
+    onset = earliest_onset(body) or today
+    step = (
+        await session.execute(
+            select(TitrationStep.daily_thc_mg, TitrationStep.daily_cbd_mg)
+            .where(TitrationStep.patient_id == patient.id, TitrationStep.date <= onset)
+            .order_by(TitrationStep.date.desc())
+            .limit(1)
+        )
+    ).first()
+    code = body.suspect_product.code if body.suspect_product else None
+    product = context.reference.products.get(code) if code else None
+    dispensed = None
+    if product is not None:
+        supply = (
+            await session.execute(
+                select(Dispensation.quantity, Dispensation.days_supply)
+                .join(Prescription, Prescription.id == Dispensation.prescription_id)
+                .where(Dispensation.patient_id == patient.id, Prescription.product == code, Dispensation.date <= onset)
+                .order_by(Dispensation.date.desc())
+                .limit(1)
+            )
+        ).first()
+        if supply is not None:
+            content = ProductContent(product.form, product.thc, product.cbd)
+            dispensed = RecordedDose(*dispensed_daily_mg(content, supply.quantity, supply.days_supply))
+    prescribed = await session.scalars(
+        select(Prescription.product).where(Prescription.patient_id == patient.id).distinct()
+    )
+    return RegistryFacts(
+        patient=ReportedPatient(sex=patient.sex, birth_year=patient.birth_year, inclusion_date=patient.inclusion_date),
+        legal_status=patient.legal_status,
+        titration=RecordedDose(step.daily_thc_mg, step.daily_cbd_mg) if step else None,
+        dispensed=dispensed,
+        prescribed_products=frozenset(prescribed),
+    )
+
+
+async def _possible_duplicates(session: AsyncSession, case: Case, assessment: Assessment) -> list[int]:
+    onsets = [r.onset_date for r in assessment.reactions if r.onset_date is not None]
+    if not onsets:
+        return []
+    rows = await session.execute(
+        select(CaseReaction.case_id, CaseReaction.code, CaseReaction.text, CaseReaction.onset_date)
+        .join(Case, Case.id == CaseReaction.case_id)
+        .where(
+            Case.patient_id == case.patient_id,
+            Case.id != case.id,
+            Case.state != "nullified",
+            CaseReaction.onset_date.between(min(onsets) - DUPLICATE_WINDOW, max(onsets) + DUPLICATE_WINDOW),
+        )
+    )
+    by_case: dict[int, list[ReactionKey]] = {}
+    for case_id, code, text, onset in rows:
+        by_case.setdefault(case_id, []).append(ReactionKey(code, text, onset))
+    new = [ReactionKey(r.code, r.text, r.onset_date) for r in assessment.reactions]
+    return sorted(case_id for case_id, keys in by_case.items() if is_possible_duplicate(new, keys))
+
+
+# --- storing ------------------------------------------------------------------------------------------
+
+
+def _apply_assessment(case: Case, assessment: Assessment, received_at: datetime) -> None:
+    """Set the derived fields of the case; the due dates count from the version that made it serious."""
+    if assessment.serious and case.serious_since is None:
+        case.serious_since = received_at
+    if not assessment.serious:
+        case.serious_since = None
+    due = deadlines_for(assessment, case.received_at, case.serious_since)
+    case.serious = assessment.serious
+    case.expected = assessment.expected
+    case.priority = assessment.priority
+    case.criteria = list(assessment.criteria)
+    case.suggested_criteria = assessment.suggested_criteria
+    case.triage_due = due.triage_due
+    case.forward_due = due.forward_due
+    case.completeness = assessment.completeness
+    case.missing = assessment.missing
+    case.warnings = [{"field": w.field, "code": w.code, "message": w.message} for w in assessment.warnings]
+
+
+async def _store_reactions(session: AsyncSession, case_id: int, assessment: Assessment) -> None:
+    await session.execute(delete(CaseReaction).where(CaseReaction.case_id == case_id))
+    session.add_all(
+        CaseReaction(
+            case_id=case_id,
+            position=index,
+            text=r.text,
+            code=r.code,
+            onset_date=r.onset_date,
+            outcome=r.outcome,
+            criteria=list(r.criteria),
+            expected=r.expected,
+        )
+        for index, r in enumerate(assessment.reactions)
+    )
+
+
+async def _link_duplicates(session: AsyncSession, case: Case, assessment: Assessment) -> None:
+    existing = set(await session.scalars(select(CaseLink.other_case_id).where(CaseLink.case_id == case.id)))
+    for other in await _possible_duplicates(session, case, assessment):
+        if other not in existing:
+            session.add_all(
+                [CaseLink(case_id=case.id, other_case_id=other), CaseLink(case_id=other, other_case_id=case.id)]
+            )
+
+
+# --- views --------------------------------------------------------------------------------------------
+
+
+async def _summary_fields(session: AsyncSession, case: Case, registry_id: str) -> dict[str, Any]:
+    reactions = list(
+        await session.scalars(
+            select(CaseReaction).where(CaseReaction.case_id == case.id).order_by(CaseReaction.position)
+        )
+    )
+    linked = await session.execute(
+        select(Case.id, Case.case_number)
+        .join(CaseLink, CaseLink.other_case_id == Case.id)
+        .where(CaseLink.case_id == case.id)
+        .order_by(Case.id)
+    )
+    return {
+        "id": case.id,
+        "case_number": case.case_number,
+        "version": case.version,
+        "state": case.state,
+        "patient": registry_id,
+        "product": case.product,
+        "received_at": case.received_at,
+        "serious": case.serious,
+        "seriousness": views.SeriousnessView(case=case.criteria, reactions=[r.criteria for r in reactions]),
+        "suggested_criteria": case.suggested_criteria,
+        "expected": case.expected,
+        "priority": case.priority,
+        "triage_due": case.triage_due,
+        "forward_due": case.forward_due,
+        "overdue": is_overdue(case, utc_now()),
+        "completeness": case.completeness,
+        "missing": case.missing,
+        "warnings": [views.CaseWarning(**w) for w in case.warnings],
+        "possible_duplicates": [views.CaseRef(id=i, case_number=n) for i, n in linked],
+        "special_situations": case.special_situations,
+        "reactions": [
+            views.CaseReactionView(
+                text=r.text,
+                code=r.code,
+                onset_date=r.onset_date,
+                outcome=r.outcome,
+                criteria=r.criteria,
+                expected=r.expected,
+            )
+            for r in reactions
+        ],
+    }
+
+
+async def _summary(session: AsyncSession, case: Case, registry_id: str) -> CaseAnswer:
+    await session.flush()
+    body = msgspec.json.encode(views.CaseSummary(**await _summary_fields(session, case, registry_id)))
+    return CaseAnswer(body=body, etag=etag_of(case))
+
+
+# --- use cases ----------------------------------------------------------------------------------------
+
+
+def _registry_id(body: ReportBody) -> str | None:
+    return body.patient.registry_id if body.patient and body.patient.registry_id else None
+
+
+async def _validated(
+    session: AsyncSession, context: ServiceContext, caller: Caller, body: ReportBody, received_at: datetime
+) -> tuple[Patient | None, RegistryFacts | None, list[FieldError]]:
+    """The patient (404 outside reach) and the validity errors of a report."""
+    today = received_at.astimezone(context.settings.zone).date()
+    registry_id = _registry_id(body)
+    patient = None
+    if registry_id is not None:
+        patient = await reachable_patient_by_registry_id(session, caller, registry_id)
+        if patient is None:
+            raise not_found("patient")
+    facts = await _registry_facts(session, context, patient, body, today) if patient is not None else None
+    errors = check_validity(
+        body,
+        today=today,
+        patient=facts.patient if facts else None,
+        caller_role=caller.role,
+        reference=context.reference,
+    )
+    return patient, facts, errors
+
+
+async def _replay(
+    session: AsyncSession, caller: Caller, key: str, body: ReportBody, now: datetime
+) -> CaseAnswer | None:
+    stored = await session.get(IdempotencyKey, (caller.rpps, key))
+    if stored is None:
+        return None
+    if now - stored.created_at > IDEMPOTENCY_TTL:
+        await session.delete(stored)
+        await session.flush()
+        return None
+    if stored.body_hash != _body_hash(body):
+        raise rule_violation(
+            [FieldError("Idempotency-Key", "idempotency_key_reused", "This key was used with another report.")]
+        )
+    return CaseAnswer(body=stored.response, etag=stored.etag)
+
+
+async def submit_report(
+    context: ServiceContext, caller: Caller, body: ReportBody, idempotency_key: str | None
+) -> CaseAnswer:
+    """A new case, or the replay of the first answer given to this caller for this key."""
+    try:
+        return await _submit(context, caller, body, idempotency_key)
+    except IntegrityError:
+        if idempotency_key is None:
+            raise
+        # A concurrent request with the same key won the race: replay what it stored.
+        async with context.database.session() as session, session.begin():
+            replay = await _replay(session, caller, idempotency_key, body, utc_now())
+        if replay is None:
+            raise
+        return replay
+
+
+async def _submit(
+    context: ServiceContext, caller: Caller, body: ReportBody, idempotency_key: str | None
+) -> CaseAnswer:
+    received_at = utc_now()
+    async with context.database.session() as session, session.begin():
+        if idempotency_key is not None:
+            replay = await _replay(session, caller, idempotency_key, body, received_at)
+            if replay is not None:
+                return replay
+        patient, facts, errors = await _validated(session, context, caller, body, received_at)
+        if errors or patient is None or facts is None:
+            raise rule_violation(errors)
+        codes = [r.code for r in body.reactions or []]
+        assessment = assess(
+            body, facts=facts, reference=context.reference, terms=vocabulary(context.reference), codes=codes
+        )
+        year = received_at.astimezone(context.settings.zone).year
+        case = Case(
+            case_number=await next_case_number(session, year),
+            patient_id=patient.id,
+            reporter_rpps=caller.rpps,
+            reporter_role=caller.role,
+            received_at=received_at,
+            serious_since=None,
+            updated_at=received_at,
+            version=1,
+            revision=1,
+            state="received",
+            product=body.suspect_product.code if body.suspect_product and body.suspect_product.code else "",
+            special_situations=list(body.special_situations),
+        )
+        _apply_assessment(case, assessment, received_at)
+        session.add(case)
+        await session.flush()
+        session.add(
+            CaseVersion(
+                case_id=case.id,
+                version=1,
+                received_at=received_at,
+                reporter_rpps=caller.rpps,
+                body=msgspec.to_builtins(body),
+            )
+        )
+        await _store_reactions(session, case.id, assessment)
+        await _link_duplicates(session, case, assessment)
+        await record_audit(
+            session,
+            actor=caller.rpps,
+            action="case.create",
+            entity="case",
+            entity_id=str(case.id),
+            after={"case_number": case.case_number, "priority": case.priority, "serious": case.serious},
+        )
+        answer = await _summary(session, case, patient.registry_id)
+        if idempotency_key is not None:
+            session.add(
+                IdempotencyKey(
+                    user_rpps=caller.rpps,
+                    key=idempotency_key,
+                    body_hash=_body_hash(body),
+                    case_id=case.id,
+                    response=answer.body,
+                    etag=answer.etag,
+                    created_at=received_at,
+                )
+            )
+    return answer
+
+
+def _carried_codes(body: ReportBody, previous: Sequence[CaseReaction]) -> list[str | None]:
+    """Reactions keep their index; a code given in triage stays unless the reporter sends another."""
+    codes = []
+    for index, reaction in enumerate(body.reactions or []):
+        earlier = previous[index].code if index < len(previous) else None
+        codes.append(reaction.code or earlier)
+    return codes
+
+
+def _follow_up_errors(body: ReportBody, patient: Patient, previous: Sequence[CaseReaction]) -> list[FieldError]:
+    errors = []
+    if _registry_id(body) not in (None, patient.registry_id):
+        errors.append(
+            FieldError("patient.registry_id", "patient_changed", "A follow-up concerns the case's own patient.")
+        )
+    reactions = body.reactions or []
+    if len(reactions) < len(previous):
+        errors.append(
+            FieldError("reactions", "reaction_removed", "A follow-up may amend or append reactions, not remove them.")
+        )
+    earlier_codes = [r.code for r in previous]
+    for index, reaction in enumerate(reactions[: len(previous)]):
+        moved = reaction.code and reaction.code != earlier_codes[index] and reaction.code in earlier_codes
+        if moved:
+            errors.append(
+                FieldError(f"reactions[{index}]", "reaction_removed", "Reactions keep their order; append new ones.")
+            )
+    return errors
+
+
+async def follow_up(
+    context: ServiceContext, caller: Caller, case_id: int, body: ReportBody, if_match: str | None
+) -> CaseAnswer:
+    received_at = utc_now()
+    async with context.database.session() as session, session.begin():
+        case = await reachable_case(session, caller, case_id)
+        if if_match is not None and if_match != etag_of(case):
+            raise Problem(412, "The case has changed since you read it; read it again.")
+        if case.state == "nullified":
+            raise conflict("A nullified case takes no follow-up.")
+        patient = await session.get(Patient, case.patient_id)
+        assert patient is not None
+        previous = list(
+            await session.scalars(
+                select(CaseReaction).where(CaseReaction.case_id == case.id).order_by(CaseReaction.position)
+            )
+        )
+        complete_body = body if _registry_id(body) else _with_patient(body, patient.registry_id)
+        _, facts, errors = await _validated(session, context, caller, complete_body, received_at)
+        errors = _follow_up_errors(body, patient, previous) + errors
+        if errors or facts is None:
+            raise rule_violation(errors)
+        codes = _carried_codes(complete_body, previous)
+        assessment = assess(
+            complete_body, facts=facts, reference=context.reference, terms=vocabulary(context.reference), codes=codes
+        )
+        before = {"version": case.version, "state": case.state, "priority": case.priority, "serious": case.serious}
+        case.version += 1
+        case.revision += 1
+        case.updated_at = received_at
+        case.product = complete_body.suspect_product.code if complete_body.suspect_product else case.product
+        case.special_situations = list(complete_body.special_situations)
+        if case.state in REOPENED_BY_FOLLOW_UP:
+            case.state = "in_triage"
+        _apply_assessment(case, assessment, received_at)
+        session.add(
+            CaseVersion(
+                case_id=case.id,
+                version=case.version,
+                received_at=received_at,
+                reporter_rpps=caller.rpps,
+                body=msgspec.to_builtins(complete_body),
+            )
+        )
+        await _store_reactions(session, case.id, assessment)
+        await _link_duplicates(session, case, assessment)
+        await record_audit(
+            session,
+            actor=caller.rpps,
+            action="case.follow_up",
+            entity="case",
+            entity_id=str(case.id),
+            before=before,
+            after={"version": case.version, "state": case.state, "priority": case.priority, "serious": case.serious},
+        )
+        return await _summary(session, case, patient.registry_id)
+
+
+def _with_patient(body: ReportBody, registry_id: str) -> ReportBody:
+    patient = msgspec.structs.replace(body.patient, registry_id=registry_id) if body.patient else None
+    return msgspec.structs.replace(body, patient=patient or ReportPatient(registry_id=registry_id))
+
+
+async def get_case(context: ServiceContext, caller: Caller, case_id: int) -> tuple[views.CaseDetail, str]:
+    async with context.database.session() as session, session.begin():
+        case = await reachable_case(session, caller, case_id)
+        patient = await session.get(Patient, case.patient_id)
+        assert patient is not None
+        versions = list(
+            await session.execute(
+                select(CaseVersion.version, CaseVersion.received_at, CaseVersion.body)
+                .where(CaseVersion.case_id == case.id)
+                .order_by(CaseVersion.version)
+            )
+        )
+        staff = caller.role == "pv_staff"
+        detail = views.CaseDetail(
+            **await _summary_fields(session, case, patient.registry_id),
+            report=versions[-1].body,
+            versions=[views.VersionRef(version=v.version, received_at=v.received_at) for v in versions],
+            findings=[],
+            assignee=case.assignee if staff else None,
+            forwarded_at=case.forwarded_at if staff else None,
+            duplicate_of=case.duplicate_of if staff else None,
+            nullification_reason=case.nullification_reason,
+        )
+        await record_audit(session, actor=caller.rpps, action="case.read", entity="case", entity_id=str(case.id))
+        return detail, etag_of(case)
+
+
+async def list_versions(
+    context: ServiceContext, caller: Caller, case_id: int, cursor: str | None, limit: int
+) -> Page[views.VersionRef]:
+    async with context.database.read_session() as session:
+        case = await reachable_case(session, caller, case_id)
+        query = select(CaseVersion.version, CaseVersion.received_at).where(CaseVersion.case_id == case.id)
+        if cursor:
+            (after,) = decode_cursor(cursor, (int,))
+            query = query.where(CaseVersion.version > after)
+        rows = list(await session.execute(query.order_by(CaseVersion.version).limit(limit + 1)))
+    items = [views.VersionRef(version=v, received_at=at) for v, at in rows[:limit]]
+    return Page(items=items, next_cursor=encode_cursor([items[-1].version]) if len(rows) > limit else None)
+
+
+async def get_version(context: ServiceContext, caller: Caller, case_id: int, version: int) -> views.VersionDetail:
+    async with context.database.session() as session, session.begin():
+        case = await reachable_case(session, caller, case_id)
+        row = await session.scalar(
+            select(CaseVersion).where(CaseVersion.case_id == case.id, CaseVersion.version == version)
+        )
+        if row is None:
+            raise not_found("version")
+        await record_audit(
+            session, actor=caller.rpps, action="case.read_version", entity="case", entity_id=str(case.id),
+            after={"version": version},
+        )  # fmt: skip
+        return views.VersionDetail(
+            version=row.version, received_at=row.received_at, reporter=row.reporter_rpps, report=row.body
+        )
+
+
+async def list_cases(
+    context: ServiceContext, caller: Caller, patient: str | None, cursor: str | None, limit: int
+) -> Page[views.CaseListItem]:
+    """The caller's own reports (PV staff: every case), newest first."""
+    query = select(Case, Patient.registry_id).join(Patient, Patient.id == Case.patient_id)
+    if caller.role != "pv_staff":
+        query = query.where(Case.reporter_rpps == caller.rpps)
+    if patient is not None:
+        query = query.where(Patient.registry_id == patient)
+    if cursor:
+        (before,) = decode_cursor(cursor, (int,))
+        query = query.where(Case.id < before)
+    async with context.database.read_session() as session:
+        rows = list(await session.execute(query.order_by(Case.id.desc()).limit(limit + 1)))
+    items = [
+        views.CaseListItem(
+            id=case.id,
+            case_number=case.case_number,
+            version=case.version,
+            state=case.state,
+            patient=registry_id,
+            product=case.product,
+            received_at=case.received_at,
+            serious=case.serious,
+            priority=case.priority,
+        )
+        for case, registry_id in rows[:limit]
+    ]
+    return Page(items=items, next_cursor=encode_cursor([items[-1].id]) if len(rows) > limit else None)

@@ -1,0 +1,31 @@
+"""Daily doses from what was dispensed (SPEC §14): mg THC = ml × THC mg/ml for oils, g × 10 × THC % for
+flowers; products under 1 mg/ml THC are compared on CBD."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Below this THC content an oil is followed on its CBD dose.
+THC_COMPARISON_FLOOR_MG_PER_ML = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class ProductContent:
+    form: str
+    thc: float
+    cbd: float
+
+
+def milligrams(content: ProductContent, quantity: float) -> tuple[float, float]:
+    """THC and CBD milligrams in a quantity of the product (ml for oils, g for flowers)."""
+    factor = 10.0 if content.form == "flower" else 1.0
+    return quantity * factor * content.thc, quantity * factor * content.cbd
+
+
+def compared_on_cbd(content: ProductContent) -> bool:
+    return content.form == "oil" and content.thc < THC_COMPARISON_FLOOR_MG_PER_ML
+
+
+def dispensed_daily_mg(content: ProductContent, quantity: float, days_supply: int) -> tuple[float, float]:
+    thc, cbd = milligrams(content, quantity)
+    return thc / days_supply, cbd / days_supply
