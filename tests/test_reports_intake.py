@@ -10,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from conftest import ADMIN, OTHER_PRESCRIBER, PHARMACIST, PRESCRIBER, PV_STAFF, Tokens
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select, text
 
-from conftest import ADMIN, OTHER_PRESCRIBER, PHARMACIST, PRESCRIBER, PV_STAFF, Tokens
 from pv_service.storage.database import Database
 from pv_service.storage.models import Base
 
@@ -219,7 +219,7 @@ async def test_expectedness_follows_the_product_ratio(client: AsyncTestClient, r
                 patient={"registry_id": "RC-000200"},
                 suspect_product={"code": "OIL-T1C20"},
                 reactions=[{**liver, "onset_date": "2023-03-01"}],
-            ),  # fmt: skip
+            ),
             rpps=OTHER_PRESCRIBER,
         )
     ).json()
@@ -392,7 +392,7 @@ async def test_close_reports_are_linked_as_possible_duplicates(client: AsyncTest
             client,
             registry,
             report(reactions=[reaction(code=None, text="Somnolence  marquee le matin", onset_date="2023-06-03")]),
-        )  # fmt: skip
+        )
     ).json()
     unrelated = (await submit(client, registry, report(reactions=[reaction(onset_date="2023-07-01")]))).json()
     assert second["possible_duplicates"] == [{"id": first["id"], "case_number": first["case_number"]}]
