@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from pv_service.reference import ReferenceData
-from pv_service.reports.body import ReportBody
+from pv_service.reports.body import ReportBody, ReportedReaction
 from pv_service.rules import priority as priority_rules
 from pv_service.rules import seriousness as seriousness_rules
 from pv_service.rules.consistency import RecordedDose, consistency_warnings
@@ -57,6 +57,11 @@ class Assessment:
         return bool(self.criteria)
 
 
+def reported_criteria(reaction: ReportedReaction) -> list[str]:
+    flags = reaction.seriousness
+    return [name for name in seriousness_rules.CRITERIA if flags is not None and getattr(flags, name)]
+
+
 def vocabulary(reference: ReferenceData) -> Mapping[str, seriousness_rules.Term]:
     return {
         code: seriousness_rules.Term(term.expected, term.important_medical_event)
@@ -84,16 +89,17 @@ def assess(
     reference: ReferenceData,
     terms: Mapping[str, seriousness_rules.Term],
     codes: Sequence[str | None],
+    staff_criteria: Sequence[Sequence[str] | None] = (),
 ) -> Assessment:
-    """Assess a valid report; ``codes`` are the reactions' codes after any carried over from triage."""
+    """Assess a valid report. ``codes`` are the reactions' codes once triage's are carried over;
+    ``staff_criteria``, where PV staff set a reaction's seriousness, replace the reporter's criteria."""
     product_code = body.suspect_product.code if body.suspect_product else None
     product = reference.products.get(product_code) if product_code else None
     ratio = product.ratio if product else None
     reactions = []
-    for reaction, code in zip(body.reactions or [], codes, strict=True):
-        reported = [
-            name for name in seriousness_rules.CRITERIA if reaction.seriousness and getattr(reaction.seriousness, name)
-        ]
+    for index, (reaction, code) in enumerate(zip(body.reactions or [], codes, strict=True)):
+        decided = staff_criteria[index] if index < len(staff_criteria) else None
+        reported = list(decided) if decided is not None else reported_criteria(reaction)
         judged = seriousness_rules.assess_reaction(code, reaction.outcome, reported, terms, ratio)
         reactions.append(
             ReactionAssessment(

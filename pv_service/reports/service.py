@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import msgspec
-from sqlalchemy import delete, select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,17 +24,20 @@ from pv_service.reports import views
 from pv_service.reports.assessment import Assessment, RegistryFacts, assess, check_validity, deadlines_for, vocabulary
 from pv_service.reports.body import ReportBody, ReportPatient
 from pv_service.reports.numbers import next_case_number
+from pv_service.rules.causality import BEGAUD_1985
 from pv_service.rules.consistency import RecordedDose
 from pv_service.rules.doses import ProductContent, dispensed_daily_mg
 from pv_service.rules.duplicates import ReactionKey, is_possible_duplicate
 from pv_service.rules.field_error import FieldError
 from pv_service.rules.report_checks import ReportedPatient, earliest_onset
+from pv_service.rules.workflow import REOPENED_BY_FOLLOW_UP
 from pv_service.storage.models import (
     Case,
     CaseLink,
     CaseReaction,
     CaseVersion,
     Dispensation,
+    FollowUpRequest,
     IdempotencyKey,
     Patient,
     Prescription,
@@ -44,7 +47,6 @@ from pv_service.users import Caller
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
 DUPLICATE_WINDOW = timedelta(days=3)
-REOPENED_BY_FOLLOW_UP = {"closed", "awaiting_follow_up"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +156,13 @@ async def _possible_duplicates(session: AsyncSession, case: Case, assessment: As
 # --- storing ------------------------------------------------------------------------------------------
 
 
+def _set_product(case: Case, body: ReportBody) -> None:
+    product = body.suspect_product
+    case.product = product.code if product and product.code else ""
+    case.daily_thc_mg = product.daily_thc_mg if product else None
+    case.daily_cbd_mg = product.daily_cbd_mg if product else None
+
+
 def _apply_assessment(case: Case, assessment: Assessment, received_at: datetime) -> None:
     """Set the derived fields of the case; the due dates count from the version that made it serious."""
     if assessment.serious and case.serious_since is None:
@@ -174,20 +183,57 @@ def _apply_assessment(case: Case, assessment: Assessment, received_at: datetime)
 
 
 async def _store_reactions(session: AsyncSession, case_id: int, assessment: Assessment) -> None:
-    await session.execute(delete(CaseReaction).where(CaseReaction.case_id == case_id))
-    session.add_all(
-        CaseReaction(
-            case_id=case_id,
-            position=index,
-            text=r.text,
-            code=r.code,
-            onset_date=r.onset_date,
-            outcome=r.outcome,
-            criteria=list(r.criteria),
-            expected=r.expected,
-        )
-        for index, r in enumerate(assessment.reactions)
+    """Reactions keep their position; what triage added to one (causality, staff criteria) stays."""
+    existing = {
+        row.position: row for row in await session.scalars(select(CaseReaction).where(CaseReaction.case_id == case_id))
+    }
+    for index, judged in enumerate(assessment.reactions):
+        fields = {
+            "text": judged.text,
+            "code": judged.code,
+            "onset_date": judged.onset_date,
+            "outcome": judged.outcome,
+            "criteria": list(judged.criteria),
+            "expected": judged.expected,
+        }
+        row = existing.get(index)
+        if row is None:
+            session.add(CaseReaction(case_id=case_id, position=index, staff_criteria=None, **fields))
+        else:
+            for name, value in fields.items():
+                setattr(row, name, value)
+
+
+async def current_reactions(session: AsyncSession, case_id: int) -> list[CaseReaction]:
+    query = select(CaseReaction).where(CaseReaction.case_id == case_id).order_by(CaseReaction.position)
+    return list(await session.scalars(query))
+
+
+async def latest_body(session: AsyncSession, case: Case) -> ReportBody:
+    stored = await session.scalar(
+        select(CaseVersion.body).where(CaseVersion.case_id == case.id, CaseVersion.version == case.version)
     )
+    return msgspec.convert(stored, ReportBody)
+
+
+async def reassess(session: AsyncSession, context: ServiceContext, case: Case) -> None:
+    """Recompute a case after triage changed a code or a seriousness; deadlines count from the first receipt."""
+    body = await latest_body(session, case)
+    patient = await session.get(Patient, case.patient_id)
+    assert patient is not None
+    today = utc_now().astimezone(context.settings.zone).date()
+    facts = await _registry_facts(session, context, patient, body, today)
+    reactions = await current_reactions(session, case.id)
+    assessment = assess(
+        body,
+        facts=facts,
+        reference=context.reference,
+        terms=vocabulary(context.reference),
+        codes=[r.code for r in reactions],
+        staff_criteria=[r.staff_criteria for r in reactions],
+    )
+    _apply_assessment(case, assessment, case.received_at)
+    await _store_reactions(session, case.id, assessment)
 
 
 async def _link_duplicates(session: AsyncSession, case: Case, assessment: Assessment) -> None:
@@ -202,12 +248,29 @@ async def _link_duplicates(session: AsyncSession, case: Case, assessment: Assess
 # --- views --------------------------------------------------------------------------------------------
 
 
-async def _summary_fields(session: AsyncSession, case: Case, registry_id: str) -> dict[str, Any]:
-    reactions = list(
-        await session.scalars(
-            select(CaseReaction).where(CaseReaction.case_id == case.id).order_by(CaseReaction.position)
+def reaction_view(row: CaseReaction) -> views.CaseReactionView:
+    causality = None
+    if row.who_umc is not None or row.chronology is not None:
+        causality = views.Causality(
+            method=BEGAUD_1985 if row.chronology is not None else "who_umc",
+            who_umc=row.who_umc,
+            chronology=row.chronology,
+            semiology=row.semiology,
+            intrinsic_score=row.intrinsic_score,
         )
+    return views.CaseReactionView(
+        text=row.text,
+        code=row.code,
+        onset_date=row.onset_date,
+        outcome=row.outcome,
+        criteria=row.criteria,
+        expected=row.expected,
+        causality=causality,
     )
+
+
+async def _summary_fields(session: AsyncSession, case: Case, registry_id: str) -> dict[str, Any]:
+    reactions = await current_reactions(session, case.id)
     linked = await session.execute(
         select(Case.id, Case.case_number)
         .join(CaseLink, CaseLink.other_case_id == Case.id)
@@ -235,17 +298,7 @@ async def _summary_fields(session: AsyncSession, case: Case, registry_id: str) -
         "warnings": [views.CaseWarning(**w) for w in case.warnings],
         "possible_duplicates": [views.CaseRef(id=i, case_number=n) for i, n in linked],
         "special_situations": case.special_situations,
-        "reactions": [
-            views.CaseReactionView(
-                text=r.text,
-                code=r.code,
-                onset_date=r.onset_date,
-                outcome=r.outcome,
-                criteria=r.criteria,
-                expected=r.expected,
-            )
-            for r in reactions
-        ],
+        "reactions": [reaction_view(r) for r in reactions],
     }
 
 
@@ -318,9 +371,7 @@ async def submit_report(
         return replay
 
 
-async def _submit(
-    context: ServiceContext, caller: Caller, body: ReportBody, idempotency_key: str | None
-) -> CaseAnswer:
+async def _submit(context: ServiceContext, caller: Caller, body: ReportBody, idempotency_key: str | None) -> CaseAnswer:
     received_at = utc_now()
     async with context.database.session() as session, session.begin():
         if idempotency_key is not None:
@@ -346,9 +397,9 @@ async def _submit(
             version=1,
             revision=1,
             state="received",
-            product=body.suspect_product.code if body.suspect_product and body.suspect_product.code else "",
             special_situations=list(body.special_situations),
         )
+        _set_product(case, body)
         _apply_assessment(case, assessment, received_at)
         session.add(case)
         await session.flush()
@@ -429,11 +480,7 @@ async def follow_up(
             raise conflict("A nullified case takes no follow-up.")
         patient = await session.get(Patient, case.patient_id)
         assert patient is not None
-        previous = list(
-            await session.scalars(
-                select(CaseReaction).where(CaseReaction.case_id == case.id).order_by(CaseReaction.position)
-            )
-        )
+        previous = await current_reactions(session, case.id)
         complete_body = body if _registry_id(body) else _with_patient(body, patient.registry_id)
         _, facts, errors = await _validated(session, context, caller, complete_body, received_at)
         errors = _follow_up_errors(body, patient, previous) + errors
@@ -441,13 +488,18 @@ async def follow_up(
             raise rule_violation(errors)
         codes = _carried_codes(complete_body, previous)
         assessment = assess(
-            complete_body, facts=facts, reference=context.reference, terms=vocabulary(context.reference), codes=codes
+            complete_body,
+            facts=facts,
+            reference=context.reference,
+            terms=vocabulary(context.reference),
+            codes=codes,
+            staff_criteria=[r.staff_criteria for r in previous],
         )
         before = {"version": case.version, "state": case.state, "priority": case.priority, "serious": case.serious}
         case.version += 1
         case.revision += 1
         case.updated_at = received_at
-        case.product = complete_body.suspect_product.code if complete_body.suspect_product else case.product
+        _set_product(case, complete_body)
         case.special_situations = list(complete_body.special_situations)
         if case.state in REOPENED_BY_FOLLOW_UP:
             case.state = "in_triage"
@@ -463,6 +515,11 @@ async def follow_up(
         )
         await _store_reactions(session, case.id, assessment)
         await _link_duplicates(session, case, assessment)
+        await session.execute(
+            update(FollowUpRequest)
+            .where(FollowUpRequest.case_id == case.id, FollowUpRequest.answered_version.is_(None))
+            .values(answered_version=case.version)
+        )
         await record_audit(
             session,
             actor=caller.rpps,
@@ -478,6 +535,16 @@ async def follow_up(
 def _with_patient(body: ReportBody, registry_id: str) -> ReportBody:
     patient = msgspec.structs.replace(body.patient, registry_id=registry_id) if body.patient else None
     return msgspec.structs.replace(body, patient=patient or ReportPatient(registry_id=registry_id))
+
+
+async def follow_up_request_views(session: AsyncSession, case_id: int) -> list[views.FollowUpRequestView]:
+    rows = await session.scalars(
+        select(FollowUpRequest).where(FollowUpRequest.case_id == case_id).order_by(FollowUpRequest.id)
+    )
+    return [
+        views.FollowUpRequestView(at=r.at, message=r.message, reply_by=r.reply_by, answered_version=r.answered_version)
+        for r in rows
+    ]
 
 
 async def get_case(context: ServiceContext, caller: Caller, case_id: int) -> tuple[views.CaseDetail, str]:
@@ -498,6 +565,7 @@ async def get_case(context: ServiceContext, caller: Caller, case_id: int) -> tup
             report=versions[-1].body,
             versions=[views.VersionRef(version=v.version, received_at=v.received_at) for v in versions],
             findings=[],
+            follow_up_requests=await follow_up_request_views(session, case.id),
             assignee=case.assignee if staff else None,
             forwarded_at=case.forwarded_at if staff else None,
             duplicate_of=case.duplicate_of if staff else None,

@@ -31,7 +31,7 @@ class CaseReactionView(msgspec.Struct, frozen=True):
     outcome: str | None
     criteria: list[str]
     expected: bool
-    causality: dict[str, Any] | None = None
+    causality: Causality | None = None
 
 
 class VersionRef(msgspec.Struct, frozen=True):
@@ -69,6 +69,7 @@ class CaseDetail(CaseSummary, kw_only=True):
     report: dict[str, Any]
     versions: list[VersionRef]
     findings: list[dict[str, Any]]
+    follow_up_requests: list[FollowUpRequestView]
     assignee: str | None = None
     forwarded_at: datetime | None = None
     duplicate_of: int | None = None
@@ -92,3 +93,18 @@ class CaseListItem(msgspec.Struct, frozen=True, kw_only=True):
     received_at: datetime
     serious: bool
     priority: str
+
+
+class Causality(msgspec.Struct, frozen=True):
+    method: str
+    who_umc: str | None
+    chronology: str | None
+    semiology: str | None
+    intrinsic_score: str | None
+
+
+class FollowUpRequestView(msgspec.Struct, frozen=True):
+    at: datetime
+    message: str
+    reply_by: date
+    answered_version: int | None

@@ -221,9 +221,13 @@ class Case(Base):
     missing: Mapped[list[str]] = mapped_column(JSON)
     warnings: Mapped[list[dict[str, str]]] = mapped_column(JSON)
     product: Mapped[str] = mapped_column(String(64), index=True)
+    daily_thc_mg: Mapped[float | None] = mapped_column(Float)
+    daily_cbd_mg: Mapped[float | None] = mapped_column(Float)
     special_situations: Mapped[list[str]] = mapped_column(JSON)
     assignee: Mapped[str | None] = mapped_column(ForeignKey("users.rpps"))
     forwarded_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    forward_destination: Mapped[str | None] = mapped_column(String(8))
+    forward_reference: Mapped[str | None] = mapped_column(String(100))
     duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
     nullification_reason: Mapped[str | None] = mapped_column(String(500))
 
@@ -259,6 +263,12 @@ class CaseReaction(Base):
     outcome: Mapped[str | None] = mapped_column(String(32))
     criteria: Mapped[list[str]] = mapped_column(JSON)
     expected: Mapped[bool] = mapped_column(Boolean)
+    # Set by PV staff: they outlast follow-ups.
+    staff_criteria: Mapped[list[str] | None] = mapped_column(JSON)
+    who_umc: Mapped[str | None] = mapped_column(String(16))
+    chronology: Mapped[str | None] = mapped_column(String(2))
+    semiology: Mapped[str | None] = mapped_column(String(2))
+    intrinsic_score: Mapped[str | None] = mapped_column(String(2))
 
     __table_args__ = (UniqueConstraint("case_id", "position"),)
 
@@ -293,3 +303,17 @@ class IdempotencyKey(Base):
     response: Mapped[bytes] = mapped_column(LargeBinary)
     etag: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class FollowUpRequest(Base):
+    """A question PV staff put to the reporter; answered by the next version the reporter sends."""
+
+    __tablename__ = "follow_up_requests"
+
+    id: Mapped[int] = mapped_column(SurrogateKey, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    actor: Mapped[str] = mapped_column(ForeignKey("users.rpps"))
+    message: Mapped[str] = mapped_column(String(2000))
+    reply_by: Mapped[date] = mapped_column(Date)
+    answered_version: Mapped[int | None] = mapped_column(Integer)
