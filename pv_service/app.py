@@ -18,7 +18,7 @@ from pv_service.config import Settings
 from pv_service.context import ServiceContext
 from pv_service.di import DEPENDENCIES
 from pv_service.errors import problem_details_plugin
-from pv_service.handlers import forms, health, reference, registry, reports
+from pv_service.handlers import forms, health, reference, registry, reports, triage
 from pv_service.reference import load_reference
 from pv_service.scheduler import create_scheduler
 from pv_service.storage.database import Database
@@ -42,6 +42,9 @@ ROUTE_HANDLERS = [
     reports.list_versions,
     reports.get_version,
     reports.list_reports,
+    triage.triage_queue,
+    triage.case_action,
+    triage.audit_trail,
 ]
 
 

@@ -37,9 +37,10 @@ def decode_cursor(cursor: str, types: tuple[type, ...]) -> list[Any]:
         or len(key) != len(types)
         or not all(isinstance(v, t) for v, t in zip(key, types, strict=True))
     ):
-        raise Problem(
-            400,
-            "The cursor is not one this service issued.",
-            [FieldError("cursor", "invalid_value", "The cursor is not one this service issued.")],
-        )
+        raise bad_cursor()
     return key
+
+
+def bad_cursor() -> Problem:
+    message = "The cursor is not one this service issued."
+    return Problem(400, message, [FieldError("cursor", "invalid_value", message)])

@@ -80,13 +80,15 @@ async def reachable_patient_by_registry_id(session: AsyncSession, caller: Caller
     )
 
 
-async def reachable_case(session: AsyncSession, caller: Caller, case_id: int) -> Case:
-    """The case if its patient is within the caller's reach; otherwise 404, like an unknown case."""
-    case = await session.scalar(
+async def reachable_case(session: AsyncSession, caller: Caller, case_id: int, *, lock: bool = False) -> Case:
+    """The case if its patient is within the caller's reach; otherwise 404, like an unknown case.
+    ``lock`` holds the row until the transaction ends (PostgreSQL; SQLite's writer lock already does)."""
+    query = (
         select(Case)
         .join(Patient, Patient.id == Case.patient_id)
         .where(Case.id == case_id, patients_within_reach(caller))
     )
+    case = await session.scalar(query.with_for_update(of=Case) if lock else query)
     if case is None:
         raise not_found("case")
     return case
@@ -547,30 +549,35 @@ async def follow_up_request_views(session: AsyncSession, case_id: int) -> list[v
     ]
 
 
+async def case_detail(session: AsyncSession, case: Case, caller: Caller) -> views.CaseDetail:
+    """The whole case as its reader may see it: triage fields for PV staff only."""
+    patient = await session.get(Patient, case.patient_id)
+    assert patient is not None
+    versions = list(
+        await session.execute(
+            select(CaseVersion.version, CaseVersion.received_at, CaseVersion.body)
+            .where(CaseVersion.case_id == case.id)
+            .order_by(CaseVersion.version)
+        )
+    )
+    staff = caller.role == "pv_staff"
+    return views.CaseDetail(
+        **await _summary_fields(session, case, patient.registry_id),
+        report=versions[-1].body,
+        versions=[views.VersionRef(version=v.version, received_at=v.received_at) for v in versions],
+        findings=[],
+        follow_up_requests=await follow_up_request_views(session, case.id),
+        assignee=case.assignee if staff else None,
+        forwarded_at=case.forwarded_at if staff else None,
+        duplicate_of=case.duplicate_of if staff else None,
+        nullification_reason=case.nullification_reason,
+    )
+
+
 async def get_case(context: ServiceContext, caller: Caller, case_id: int) -> tuple[views.CaseDetail, str]:
     async with context.database.session() as session, session.begin():
         case = await reachable_case(session, caller, case_id)
-        patient = await session.get(Patient, case.patient_id)
-        assert patient is not None
-        versions = list(
-            await session.execute(
-                select(CaseVersion.version, CaseVersion.received_at, CaseVersion.body)
-                .where(CaseVersion.case_id == case.id)
-                .order_by(CaseVersion.version)
-            )
-        )
-        staff = caller.role == "pv_staff"
-        detail = views.CaseDetail(
-            **await _summary_fields(session, case, patient.registry_id),
-            report=versions[-1].body,
-            versions=[views.VersionRef(version=v.version, received_at=v.received_at) for v in versions],
-            findings=[],
-            follow_up_requests=await follow_up_request_views(session, case.id),
-            assignee=case.assignee if staff else None,
-            forwarded_at=case.forwarded_at if staff else None,
-            duplicate_of=case.duplicate_of if staff else None,
-            nullification_reason=case.nullification_reason,
-        )
+        detail = await case_detail(session, case, caller)
         await record_audit(session, actor=caller.rpps, action="case.read", entity="case", entity_id=str(case.id))
         return detail, etag_of(case)
 

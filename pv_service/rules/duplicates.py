@@ -30,7 +30,10 @@ def texts_match(a: str, b: str) -> bool:
     left, right = normalise_text(a), normalise_text(b)
     if not left or not right:
         return False
-    return left == right or SequenceMatcher(None, left, right).ratio() >= SIMILARITY
+    if left == right:
+        return True
+    # SequenceMatcher's ratio depends on argument order: take the better of both so the link is symmetric.
+    return max(SequenceMatcher(None, left, right).ratio(), SequenceMatcher(None, right, left).ratio()) >= SIMILARITY
 
 
 def reactions_match(a: ReactionKey, b: ReactionKey) -> bool:
