@@ -9,9 +9,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from litestar.testing import AsyncTestClient
-
 from conftest import ADMIN, PHARMACIST, PRESCRIBER, PV_STAFF, Tokens
+from litestar.testing import AsyncTestClient
 from test_reports_intake import reaction, report, serious
 
 REPORTS = "/api/v1/reports"
