@@ -13,10 +13,13 @@ IdentifierKind = Literal["nir", "phone", "email"]
 _SEP = r"[ .\-]?"
 # NIR: sex, year, month, department (2A/2B for Corsica), commune, order number, then a 2-digit key.
 _NIR = re.compile(
-    rf"(?<![0-9A-Za-z])([1-478]){_SEP}(\d{{2}}){_SEP}(\d{{2}}){_SEP}(\d{{2}}|2[ABab]){_SEP}(\d{{3}}){_SEP}(\d{{3}})"
-    rf"{_SEP}(\d{{2}})(?![0-9A-Za-z])"
+    rf"(?<![0-9])([1-478]){_SEP}(\d{{2}}){_SEP}(\d{{2}}){_SEP}(\d{{2}}|2[ABab]){_SEP}(\d{{3}}){_SEP}(\d{{3}})"
+    rf"{_SEP}(\d{{2}})(?![0-9])"
 )
-_PHONE = re.compile(rf"(?<![\d+])(?:0[1-9](?:{_SEP}\d{{2}}){{4}}|\+33{_SEP}[1-9](?:{_SEP}\d{{2}}){{4}})(?!\d)")
+# A phone number stands alone: not the tail nor the head of a longer run of digit groups.
+_PHONE = re.compile(
+    rf"(?<![\d+])(?<![\d+][ .\-])(?:0[1-9](?:{_SEP}\d){{8}}|\+33{_SEP}[1-9](?:{_SEP}\d){{8}})(?![ .\-]?\d)"
+)
 _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
 _LABELS = {"nir": "a social-security number (NIR)", "phone": "a phone number", "email": "an e-mail address"}
 

@@ -6,6 +6,7 @@ lower ``completeness`` and drive follow-up requests.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
@@ -173,4 +174,5 @@ def completeness(body: ReportBody, sex: str | None) -> tuple[float, list[str]]:
     """Present ÷ applicable recommended fields, rounded to 2 decimals, and the absent paths."""
     fields = recommended_fields(body, sex)
     missing = [path for path, value in fields if _blank(value)]
-    return round((len(fields) - len(missing)) / len(fields), 2), missing
+    # Half-up, as a person rounds (Python's round() would give 0.62 for 5/8).
+    return math.floor((len(fields) - len(missing)) / len(fields) * 100 + 0.5) / 100, missing

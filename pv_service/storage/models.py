@@ -93,9 +93,10 @@ class Patient(Base):
 
     id: Mapped[int] = mapped_column(SurrogateKey, primary_key=True, autoincrement=True)
     registry_id: Mapped[str] = mapped_column(String(64), unique=True)
-    birth_year: Mapped[int] = mapped_column(Integer)
-    # Set by retention in place of birth_year: the first year of a 5-year band.
+    # Retention replaces it by the first year of a 5-year band.
+    birth_year: Mapped[int | None] = mapped_column(Integer)
     birth_year_band: Mapped[int | None] = mapped_column(Integer)
+    pseudonymised_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     sex: Mapped[str] = mapped_column(String(1))
     indication: Mapped[str] = mapped_column(String(64))
     reference_structure: Mapped[str | None] = mapped_column(String(500))
@@ -317,3 +318,77 @@ class FollowUpRequest(Base):
     message: Mapped[str] = mapped_column(String(2000))
     reply_by: Mapped[date] = mapped_column(Date)
     answered_version: Mapped[int | None] = mapped_column(Integer)
+
+
+class JobClaim(Base):
+    """The one row that makes a job's period run once across instances sharing the database."""
+
+    __tablename__ = "job_claims"
+
+    job: Mapped[str] = mapped_column(String(40), primary_key=True)
+    period: Mapped[str] = mapped_column(String(16), primary_key=True)
+    status: Mapped[str] = mapped_column(String(12))
+    run_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
+    heartbeat_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    attempts: Mapped[int] = mapped_column(Integer)
+
+
+class JobRun(Base):
+    """Every run of a job, as it went."""
+
+    __tablename__ = "job_runs"
+
+    id: Mapped[int] = mapped_column(SurrogateKey, primary_key=True, autoincrement=True)
+    job: Mapped[str] = mapped_column(String(40))
+    period: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(12))
+    trigger: Mapped[str] = mapped_column(String(12))
+    instance: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    counts: Mapped[dict[str, int]] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(String(2000))
+
+    __table_args__ = (Index("ix_job_runs_job_id", "job", "id"),)
+
+
+class Anomaly(Base):
+    """A cross-check finding, stored once under its stable key."""
+
+    __tablename__ = "anomalies"
+
+    id: Mapped[int] = mapped_column(SurrogateKey, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(400), unique=True)
+    kind: Mapped[str] = mapped_column(String(40), index=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    records: Mapped[list[str]] = mapped_column(JSON)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+    first_seen: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    job_run_id: Mapped[int] = mapped_column(ForeignKey("job_runs.id"))
+
+
+class AnomalyCase(Base):
+    __tablename__ = "anomaly_cases"
+
+    anomaly_id: Mapped[int] = mapped_column(ForeignKey("anomalies.id"), primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True, index=True)
+
+
+class Digest(Base):
+    """A weekly signal digest, stored as produced."""
+
+    __tablename__ = "digests"
+
+    week: Mapped[str] = mapped_column(String(8), primary_key=True)
+    produced_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    job_run_id: Mapped[int] = mapped_column(ForeignKey("job_runs.id"))
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class ServiceMarker(Base):
+    """Moments the service remembers, such as the scheduler's first start."""
+
+    __tablename__ = "service_markers"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime())

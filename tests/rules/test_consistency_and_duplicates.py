@@ -237,7 +237,7 @@ def test_a_case_is_a_possible_duplicate_when_any_pair_of_reactions_matches() -> 
 
 
 def test_text_similarity_does_not_depend_on_which_report_came_first() -> None:
-    # difflib's ratio is not symmetric: 0.91 one way, 0.85- (0.848) the other.
+    # difflib's SequenceMatcher ratio depends on argument order here: 0.91 one way, 0.848 the other.
     first, second = key(text="vertiges intenses"), key(text="vertiges insenes")
     assert reactions_match(first, second) == reactions_match(second, first)
 
