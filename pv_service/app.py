@@ -18,9 +18,9 @@ from pv_service.config import Settings
 from pv_service.context import ServiceContext
 from pv_service.di import DEPENDENCIES
 from pv_service.errors import problem_details_plugin
-from pv_service.handlers import forms, health, reference, registry, reports, triage
+from pv_service.handlers import forms, health, jobs, reference, registry, reports, triage
+from pv_service.jobs.scheduling import start_scheduler
 from pv_service.reference import load_reference
-from pv_service.scheduler import create_scheduler
 from pv_service.storage.database import Database
 from pv_service.storage.migrate import upgrade
 
@@ -45,6 +45,12 @@ ROUTE_HANDLERS = [
     triage.triage_queue,
     triage.case_action,
     triage.audit_trail,
+    jobs.jobs,
+    jobs.run,
+    jobs.runs,
+    jobs.anomalies,
+    jobs.digests,
+    jobs.digest,
 ]
 
 
@@ -70,14 +76,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         if settings.migrate_on_start:
             await upgrade(context.database)
-        scheduler = create_scheduler(settings)
-        if settings.scheduler_enabled:
-            scheduler.start()
+        scheduler = start_scheduler(context) if settings.scheduler_enabled else None
+        if scheduler is not None:
             app.state.scheduler_state = "running"
         try:
             yield
         finally:
-            if scheduler.running:
+            if scheduler is not None:
                 scheduler.shutdown(wait=False)
             app.state.scheduler_state = "stopped" if settings.scheduler_enabled else "disabled"
             await context.database.dispose()

@@ -15,6 +15,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pv_service.config import Settings
+from pv_service.context import ServiceContext
+from pv_service.errors import Problem
 from pv_service.reference import load_reference
 from pv_service.storage.database import Database
 from pv_service.storage.migrate import upgrade
@@ -25,16 +27,25 @@ CLI_ACTOR = "cli"
 READ_CHUNK = 1 << 20
 
 
-def _with_database(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
+def _with_context(settings: Settings, work: Callable[[ServiceContext], Awaitable[T]]) -> T:
     async def run() -> T:
-        database = Database(settings.database_url)
+        context = ServiceContext(
+            settings=settings, database=Database(settings.database_url), reference=load_reference(settings.schemas_dir)
+        )
         try:
-            await upgrade(database)
-            return await work(database)
+            await upgrade(context.database)
+            return await work(context)
         finally:
-            await database.dispose()
+            await context.database.dispose()
 
     return asyncio.run(run())
+
+
+def _with_database(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
+    async def on_database(context: ServiceContext) -> T:
+        return await work(context.database)
+
+    return _with_context(settings, on_database)
 
 
 def _stamp(moment: datetime | None) -> str:
@@ -186,8 +197,61 @@ def demo(host: str, port: int, patients: int) -> None:
     serve(settings, host=host, port=port)
 
 
+@click.group(name="jobs", help="Scheduled jobs, run on demand.")
+def jobs_group() -> None:
+    pass
+
+
+@jobs_group.command(name="run", help="Run a job for a period (default: the last complete one).")
+@click.argument("name")
+@click.option("--period", default=None, help="YYYY-MM-DD (daily jobs), YYYY-Www (digest), YYYY-MM (retention).")
+@click.option("--force", is_flag=True, help="Run again a period already done.")
+def jobs_run(name: str, period: str | None, force: bool) -> None:
+    from pv_service.jobs.service import start_run
+
+    async def work(context: ServiceContext) -> Any:
+        return await start_run(context, name, period, force=force, trigger="cli")
+
+    try:
+        run, created = _with_context(Settings.from_env(), work)
+    except Problem as problem:
+        if problem.status_code == 400:
+            raise click.BadParameter(str(problem.detail), param_hint="--period") from None
+        raise click.ClickException(str(problem.detail)) from None
+    counts = " ".join(f"{key}={value}" for key, value in sorted(run.counts.items()))
+    note = "" if created else " (already done; --force runs it again)"
+    click.echo(f"run={run.id} job={run.job} period={run.period} status={run.status} {counts}{note}".rstrip())
+    if run.error:
+        click.echo(f"error: {run.error}", err=True)
+    if run.status == "failed":
+        sys.exit(1)
+
+
+@click.group(name="digest", help="Weekly signal digests.")
+def digest_group() -> None:
+    pass
+
+
+@digest_group.command(name="show", help="Print a week's digest (YYYY-Www).")
+@click.argument("week")
+def digest_show(week: str) -> None:
+    from pv_service.jobs.digest_render import digest_text
+    from pv_service.jobs.digest_service import get_digest
+
+    async def work(context: ServiceContext) -> Any:
+        return await get_digest(context, week)
+
+    try:
+        digest = _with_context(Settings.from_env(), work)
+    except Problem as problem:
+        if problem.status_code == 400:
+            raise click.BadParameter(str(problem.detail), param_hint="WEEK") from None
+        raise click.ClickException(str(problem.detail)) from None
+    click.echo(digest_text(digest), nl=False)
+
+
 def register_commands(cli: click.Group) -> None:
-    for command in (db_group, users_group, tokens_group, registry_group, demo):
+    for command in (db_group, users_group, tokens_group, registry_group, jobs_group, digest_group, demo):
         cli.add_command(command)
 
 

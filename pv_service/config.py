@@ -40,6 +40,16 @@ def _read_int(env: Mapping[str, str], name: str, default: int) -> int:
         raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _read_float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from exc
+
+
 def _read_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
@@ -71,6 +81,15 @@ class Settings:
     secret_key: str = ""
     schemas_dir: Path = field(default=PROJECT_ROOT / "schemas")
     migrate_on_start: bool = True
+    # A running job's claim may be taken over once its heartbeat is older than this.
+    job_lease_seconds: int = 300
+    job_max_attempts: int = 3
+    # Early refill: before previous date + days_supply × (1 − tolerance).
+    refill_tolerance: float = 0.2
+    # Cumulative quantity above prescribed dose × days × (1 + tolerance).
+    quantity_tolerance: float = 0.1
+    # Reported daily dose farther than this (relative) from the dispensed one.
+    dose_tolerance: float = 0.25
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -111,6 +130,11 @@ class Settings:
             secret_key=env.get("PV_SECRET_KEY", ""),
             schemas_dir=Path(env.get("PV_SCHEMAS_DIR") or defaults.schemas_dir),
             migrate_on_start=_read_bool(env, "PV_MIGRATE_ON_START", defaults.migrate_on_start),
+            job_lease_seconds=_read_int(env, "PV_JOB_LEASE_SECONDS", defaults.job_lease_seconds),
+            job_max_attempts=_read_int(env, "PV_JOB_MAX_ATTEMPTS", defaults.job_max_attempts),
+            refill_tolerance=_read_float(env, "PV_REFILL_TOLERANCE", defaults.refill_tolerance),
+            quantity_tolerance=_read_float(env, "PV_QUANTITY_TOLERANCE", defaults.quantity_tolerance),
+            dose_tolerance=_read_float(env, "PV_DOSE_TOLERANCE", defaults.dose_tolerance),
         )
 
 

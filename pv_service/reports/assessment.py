@@ -36,6 +36,7 @@ class ReactionAssessment:
     code: str | None
     text: str | None
     onset_date: date | None
+    end_date: date | None
     outcome: str | None
     criteria: tuple[str, ...]
     expected: bool
@@ -106,6 +107,7 @@ def assess(
                 code=code,
                 text=reaction.text,
                 onset_date=reaction.onset_date,
+                end_date=reaction.end_date,
                 outcome=reaction.outcome,
                 criteria=judged.criteria,
                 expected=judged.expected,

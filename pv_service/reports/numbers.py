@@ -4,10 +4,9 @@ own transaction, so numbers are unique under concurrency on both engines; a roll
 from __future__ import annotations
 
 from sqlalchemy import Table
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pv_service.storage.dialect import upsert_insert
 from pv_service.storage.models import CaseCounter
 
 COUNTERS: Table = CaseCounter.__table__  # type: ignore[assignment]
@@ -18,10 +17,8 @@ def format_case_number(year: int, number: int) -> str:
 
 
 async def next_case_number(session: AsyncSession, year: int) -> str:
-    dialect = session.bind.dialect.name if session.bind else "sqlite"
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
     statement = (
-        insert(COUNTERS)
+        upsert_insert(session, COUNTERS)
         .values(year=year, last=1)
         .on_conflict_do_update(index_elements=[COUNTERS.c.year], set_={"last": COUNTERS.c.last + 1})
         .returning(COUNTERS.c.last)

@@ -18,6 +18,7 @@ from pv_service.audit import record_audit
 from pv_service.clock import utc_now
 from pv_service.context import ServiceContext
 from pv_service.errors import Problem, conflict, not_found, rule_violation
+from pv_service.jobs.anomalies import findings_for_case
 from pv_service.pagination import Page, decode_cursor, encode_cursor
 from pv_service.registry.reach import patients_within_reach
 from pv_service.reports import views
@@ -194,6 +195,7 @@ async def _store_reactions(session: AsyncSession, case_id: int, assessment: Asse
             "text": judged.text,
             "code": judged.code,
             "onset_date": judged.onset_date,
+            "end_date": judged.end_date,
             "outcome": judged.outcome,
             "criteria": list(judged.criteria),
             "expected": judged.expected,
@@ -565,7 +567,7 @@ async def case_detail(session: AsyncSession, case: Case, caller: Caller) -> view
         **await _summary_fields(session, case, patient.registry_id),
         report=versions[-1].body,
         versions=[views.VersionRef(version=v.version, received_at=v.received_at) for v in versions],
-        findings=[],
+        findings=await findings_for_case(session, case.id),
         follow_up_requests=await follow_up_request_views(session, case.id),
         assignee=case.assignee if staff else None,
         forwarded_at=case.forwarded_at if staff else None,

@@ -7,6 +7,8 @@ from typing import Any
 
 import msgspec
 
+from pv_service.jobs.anomalies import AnomalyView
+
 
 class CaseWarning(msgspec.Struct, frozen=True):
     field: str
@@ -68,7 +70,7 @@ class CaseSummary(msgspec.Struct, kw_only=True):
 class CaseDetail(CaseSummary, kw_only=True):
     report: dict[str, Any]
     versions: list[VersionRef]
-    findings: list[dict[str, Any]]
+    findings: list[AnomalyView]
     follow_up_requests: list[FollowUpRequestView]
     assignee: str | None = None
     forwarded_at: datetime | None = None

@@ -261,6 +261,7 @@ class CaseReaction(Base):
     text: Mapped[str | None] = mapped_column(String(2000))
     code: Mapped[str | None] = mapped_column(String(64), index=True)
     onset_date: Mapped[date | None] = mapped_column(Date)
+    end_date: Mapped[date | None] = mapped_column(Date)
     outcome: Mapped[str | None] = mapped_column(String(32))
     criteria: Mapped[list[str]] = mapped_column(JSON)
     expected: Mapped[bool] = mapped_column(Boolean)

@@ -2,7 +2,7 @@
 
 Revision ID: 0004
 Revises: 0003
-Create Date: 2026-11-22 22:21:46.416817
+Create Date: 2026-11-22 22:24:26.488624
 """
 
 from collections.abc import Sequence
@@ -91,6 +91,9 @@ def upgrade() -> None:
     with op.batch_alter_table("anomaly_cases", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_anomaly_cases_case_id"), ["case_id"], unique=False)
 
+    with op.batch_alter_table("case_reactions", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("end_date", sa.Date(), nullable=True))
+
     with op.batch_alter_table("patients", schema=None) as batch_op:
         batch_op.add_column(sa.Column("pseudonymised_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.alter_column("birth_year", existing_type=sa.INTEGER(), nullable=True)
@@ -103,6 +106,9 @@ def downgrade() -> None:
     with op.batch_alter_table("patients", schema=None) as batch_op:
         batch_op.alter_column("birth_year", existing_type=sa.INTEGER(), nullable=False)
         batch_op.drop_column("pseudonymised_at")
+
+    with op.batch_alter_table("case_reactions", schema=None) as batch_op:
+        batch_op.drop_column("end_date")
 
     with op.batch_alter_table("anomaly_cases", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_anomaly_cases_case_id"))

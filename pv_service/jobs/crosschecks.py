@@ -1,0 +1,237 @@
+"""The dose and titration cross-checks (SPEC §6): the database streams rows in order, the rules in
+``pv_service.rules.crosschecks`` judge one group at a time, so memory stays flat at a million rows."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from itertools import groupby
+from typing import Any, TypeVar
+
+import msgspec
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pv_service.context import ServiceContext
+from pv_service.jobs.anomalies import findings_output
+from pv_service.jobs.periods import JobPeriod
+from pv_service.jobs.runner import JobOutput
+from pv_service.reference import ReferenceData
+from pv_service.rules import crosschecks as rules
+from pv_service.rules.doses import ProductContent
+from pv_service.storage.models import Case, CaseReaction, Dispensation, Patient, Prescription, TitrationStep
+
+K = TypeVar("K")
+STREAM_BATCH = 10_000
+LINK_CHUNK = 500
+
+
+async def _groups(
+    session: AsyncSession, query: Select[Any], key: Callable[[Any], K]
+) -> AsyncIterator[tuple[K, list[Any]]]:
+    """Consecutive rows sharing a key, from a query already ordered by it."""
+    result = await session.stream(query.execution_options(yield_per=STREAM_BATCH))
+    pending: list[Any] = []
+    pending_key: Any = None
+    async for partition in result.partitions():
+        for group_key, rows in groupby(partition, key=key):
+            if pending and group_key != pending_key:
+                yield pending_key, pending
+                pending = []
+            pending_key = group_key
+            pending.extend(rows)
+    if pending:
+        yield pending_key, pending
+
+
+def _content(reference: ReferenceData, code: str) -> ProductContent | None:
+    product = reference.products.get(code)
+    return ProductContent(product.form, product.thc, product.cbd) if product else None
+
+
+async def _link_to_cases(
+    session: AsyncSession, findings: list[rules.Finding], product_of: dict[str, str]
+) -> list[rules.Finding]:
+    """A dose finding concerns the cases of its patient that suspect the prescription's product."""
+    patients = sorted({f.patient_id for f in findings if not f.cases})
+    cases: dict[tuple[int, str], list[int]] = {}
+    for start in range(0, len(patients), LINK_CHUNK):
+        rows = await session.execute(
+            select(Case.patient_id, Case.product, Case.id).where(
+                Case.patient_id.in_(patients[start : start + LINK_CHUNK]), Case.state != "nullified"
+            )
+        )
+        for patient_id, product, case_id in rows:
+            cases.setdefault((patient_id, product), []).append(case_id)
+    linked = []
+    for finding in findings:
+        product = next((product_of[r] for r in finding.records if r in product_of), None)
+        related = tuple(cases.get((finding.patient_id, product), ())) if product and not finding.cases else ()
+        linked.append(
+            rules.Finding(finding.kind, finding.patient_id, finding.records, finding.cases or related, finding.detail)
+        )
+    return linked
+
+
+async def _prescription_findings(
+    session: AsyncSession, context: ServiceContext, period: JobPeriod, product_of: dict[str, str]
+) -> tuple[list[rules.Finding], int]:
+    query = (
+        select(
+            Dispensation.id,
+            Dispensation.prescription_id,
+            Dispensation.patient_id,
+            Dispensation.date,
+            Dispensation.quantity,
+            Dispensation.days_supply,
+            Prescription.product,
+            Prescription.start_date,
+            Prescription.days,
+            Prescription.secure,
+            Prescription.daily_thc_mg,
+            Prescription.daily_cbd_mg,
+        )
+        .join(Prescription, Prescription.id == Dispensation.prescription_id)
+        .where(Dispensation.date <= period.last)
+        .order_by(Dispensation.prescription_id, Dispensation.date, Dispensation.id)
+    )
+    settings = context.settings
+    findings: list[rules.Finding] = []
+    examined = 0
+    async for _, rows in _groups(session, query, key=lambda row: row.prescription_id):
+        first = rows[0]
+        prescription = rules.PrescriptionFacts(
+            id=first.prescription_id,
+            patient_id=first.patient_id,
+            product=first.product,
+            start_date=first.start_date,
+            days=first.days,
+            secure=first.secure,
+            daily_thc_mg=first.daily_thc_mg,
+            daily_cbd_mg=first.daily_cbd_mg,
+        )
+        dispensations = [
+            rules.DispensationFacts(r.id, r.prescription_id, r.patient_id, r.date, r.quantity, r.days_supply)
+            for r in rows
+        ]
+        examined += len(rows)
+        found = rules.dose_findings(
+            prescription,
+            dispensations,
+            _content(context.reference, first.product),
+            quantity_tolerance=settings.quantity_tolerance,
+            refill_tolerance=settings.refill_tolerance,
+        )
+        if found:
+            product_of[first.prescription_id] = first.product
+            product_of.update((d.id, first.product) for d in dispensations)
+            findings.extend(found)
+    return findings, examined
+
+
+async def _reported_dose_findings(
+    session: AsyncSession, context: ServiceContext, period: JobPeriod
+) -> list[rules.Finding]:
+    """Doses reported in cases against the dispensation of the same product covering the onset."""
+    onset = func.min(CaseReaction.onset_date)
+    cases_query = (
+        select(Case.id, Case.patient_id, Case.product, Case.daily_thc_mg, Case.daily_cbd_mg, onset.label("onset"))
+        .join(CaseReaction, CaseReaction.case_id == Case.id)
+        .where(Case.state != "nullified", (Case.daily_thc_mg.is_not(None)) | (Case.daily_cbd_mg.is_not(None)))
+        .group_by(Case.id, Case.patient_id, Case.product, Case.daily_thc_mg, Case.daily_cbd_mg)
+        .having(onset <= period.last)
+    )
+    reported: dict[tuple[int, str], list[Any]] = {}
+    for row in await session.execute(cases_query):
+        reported.setdefault((row.patient_id, row.product), []).append(row)
+    if not reported:
+        return []
+    supply_query = (
+        select(
+            Dispensation.id,
+            Dispensation.prescription_id,
+            Dispensation.patient_id,
+            Dispensation.date,
+            Dispensation.quantity,
+            Dispensation.days_supply,
+            Prescription.product,
+        )
+        .join(Prescription, Prescription.id == Dispensation.prescription_id)
+        .where(Dispensation.date <= period.last, Dispensation.patient_id.in_(sorted({p for p, _ in reported})))
+        .order_by(Dispensation.patient_id, Prescription.product, Dispensation.date)
+    )
+    findings: list[rules.Finding] = []
+    async for (patient_id, product), rows in _groups(session, supply_query, key=lambda r: (r.patient_id, r.product)):
+        for case in reported.get((patient_id, product), ()):
+            covering = _covering(rows, case.onset)
+            supplied = (
+                rules.DispensationFacts(
+                    covering.id,
+                    covering.prescription_id,
+                    patient_id,
+                    covering.date,
+                    covering.quantity,
+                    covering.days_supply,
+                )
+                if covering
+                else None
+            )
+            dose = rules.ReportedDose(case.id, patient_id, product, case.onset, case.daily_thc_mg, case.daily_cbd_mg)
+            findings += rules.reported_dose_findings(
+                dose, supplied, _content(context.reference, product), tolerance=context.settings.dose_tolerance
+            )
+    return findings
+
+
+def _covering(rows: Sequence[Any], onset: Any) -> Any:
+    """The latest dispensation whose supply covers the onset."""
+    chosen = None
+    for row in rows:
+        if row.date > onset:
+            break
+        if (onset - row.date).days < row.days_supply:
+            chosen = row
+    return chosen
+
+
+async def dose_crosscheck(context: ServiceContext, period: JobPeriod) -> JobOutput:
+    product_of: dict[str, str] = {}
+    async with context.database.read_session() as session:
+        findings, examined = await _prescription_findings(session, context, period, product_of)
+        findings = await _link_to_cases(session, findings, product_of)
+        findings += await _reported_dose_findings(session, context, period)
+    return findings_output(findings, {"dispensations": examined})
+
+
+async def titration_crosscheck(context: ServiceContext, period: JobPeriod) -> JobOutput:
+    protocol = rules.Protocol.from_mapping(msgspec.structs.asdict(context.reference.titration_protocol))
+    steps_query = (
+        select(TitrationStep.patient_id, Patient.inclusion_date, TitrationStep.date, TitrationStep.daily_thc_mg,
+               TitrationStep.daily_cbd_mg)
+        .join(Patient, Patient.id == TitrationStep.patient_id)
+        .where(TitrationStep.date <= period.last)
+        .order_by(TitrationStep.patient_id, TitrationStep.date)
+    )  # fmt: skip
+    findings: list[rules.Finding] = []
+    patients = 0
+    async with context.database.read_session() as session:
+        reactions = await _reactions_by_patient(session, period)
+        async for patient_id, rows in _groups(session, steps_query, key=lambda r: r.patient_id):
+            patients += 1
+            steps = [rules.StepFacts(r.date, r.daily_thc_mg, r.daily_cbd_mg) for r in rows]
+            findings += rules.titration_findings(
+                patient_id, rows[0].inclusion_date, steps, reactions.get(patient_id, []), protocol
+            )
+    return findings_output(findings, {"patients": patients})
+
+
+async def _reactions_by_patient(session: AsyncSession, period: JobPeriod) -> dict[int, list[rules.ReactionFacts]]:
+    rows = await session.execute(
+        select(Case.patient_id, Case.id, CaseReaction.code, CaseReaction.text, CaseReaction.onset_date,
+               CaseReaction.end_date, CaseReaction.outcome)
+        .join(CaseReaction, CaseReaction.case_id == Case.id)
+        .where(Case.state != "nullified", CaseReaction.onset_date <= period.last)
+    )  # fmt: skip
+    reactions: dict[int, list[rules.ReactionFacts]] = {}
+    for patient_id, case_id, code, text, onset, end, outcome in rows:
+        reactions.setdefault(patient_id, []).append(rules.ReactionFacts(case_id, code, text, onset, end, outcome))
+    return reactions

@@ -1,0 +1,88 @@
+"""The in-process scheduler (APScheduler 3.x ``AsyncIOScheduler``), started and stopped with the app.
+
+Cron triggers fire each job for its latest complete period; an hourly interval trigger (not a cron
+time, so no daylight-saving trap) and a run at start catch up the latest missed complete period of each
+job — never one that ended before the scheduler's first recorded start, so a new deployment does not
+replay history. The claims in the database keep all of this single across instances.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, time
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import select
+
+from pv_service.clock import utc_now
+from pv_service.context import ServiceContext
+from pv_service.jobs.catalogue import JOBS
+from pv_service.jobs.periods import JobPeriod, latest_complete
+from pv_service.jobs.runner import ClaimHeld, JobDefinition, Trigger, run_job
+from pv_service.storage.dialect import upsert_insert
+from pv_service.storage.models import ServiceMarker
+
+logger = logging.getLogger("pv_service.jobs")
+FIRST_START = "scheduler_first_start"
+CATCH_UP_INTERVAL_HOURS = 1
+
+
+def cron_trigger(definition: JobDefinition, context: ServiceContext) -> CronTrigger:
+    return CronTrigger(**definition.cron, timezone=context.settings.zone)
+
+
+async def record_first_start(context: ServiceContext) -> datetime:
+    """The scheduler's first start, recorded once for the whole cluster."""
+    async with context.database.session() as session, session.begin():
+        statement = upsert_insert(session, ServiceMarker).values(name=FIRST_START, at=utc_now())
+        await session.execute(statement.on_conflict_do_nothing(index_elements=[ServiceMarker.name]))
+        first = await session.scalar(select(ServiceMarker.at).where(ServiceMarker.name == FIRST_START))
+    assert first is not None
+    return first
+
+
+def _period_end(context: ServiceContext, period: JobPeriod) -> datetime:
+    return datetime.combine(period.end, time(0), tzinfo=context.settings.zone).astimezone(UTC)
+
+
+async def run_latest(context: ServiceContext, definition: JobDefinition, trigger: Trigger) -> None:
+    """Run the job's latest complete period, unless it is settled or running elsewhere."""
+    today = utc_now().astimezone(context.settings.zone).date()
+    period = latest_complete(definition.period_kind, today)
+    if trigger == "catch-up" and _period_end(context, period) <= await record_first_start(context):
+        return
+    try:
+        await run_job(context, definition, period, trigger=trigger)
+    except ClaimHeld:
+        logger.info("%s %s is running on another instance", definition.name, period.key)
+
+
+async def catch_up(context: ServiceContext) -> None:
+    for definition in JOBS:
+        await run_latest(context, definition, "catch-up")
+
+
+def start_scheduler(context: ServiceContext) -> AsyncIOScheduler:
+    scheduler = AsyncIOScheduler(
+        timezone=context.settings.zone,
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
+    )
+    for definition in JOBS:
+        scheduler.add_job(
+            run_latest,
+            cron_trigger(definition, context),
+            args=[context, definition, "schedule"],
+            id=definition.name,
+            name=definition.description,
+        )
+    scheduler.add_job(
+        catch_up,
+        IntervalTrigger(hours=CATCH_UP_INTERVAL_HOURS, timezone=context.settings.zone),
+        args=[context],
+        id="catch-up",
+        next_run_time=datetime.now(context.settings.zone),
+    )
+    scheduler.start()
+    return scheduler

@@ -1,0 +1,649 @@
+"""The daily cross-checks (SPEC §6 `dose-crosscheck` and `titration-crosscheck`, §14 "Jobs") as pure functions.
+
+They take plain facts and return findings; the job stores each finding once, as an anomaly keyed by
+`Finding.key`. They are written for streams of up to a million dispensations: the caller groups rows
+(one prescription's dispensations sorted by date then id, one patient's titration steps sorted by date)
+and every check is one pass over its group, with binary searches where a reaction meets the steps.
+
+Choices the SPEC leaves open:
+- A secure prescription is flagged at each dispensation of more than 28 days and at the one whose running
+  total of days supplied first passes 28; the quantity check gives one finding per prescription, at the
+  dispensation that crossed the line; an early refill compares with the immediately previous dispensation.
+- The protocol's checks (start, increment, increases too soon, maximum) are on THC, the unit the
+  protocol is written in. For temporal association and rechallenge an increase is any step with a higher
+  THC or CBD dose than the step before, the first step (treatment start) included; a reduction is a
+  step with no component higher and not the same dose (as for weaning, `DailyDose.is_lower_than`).
+- A reaction is linked to the latest increase on or before its onset, a dechallenge to the first
+  reduction on or after the onset, a rechallenge to the latest re-increase on or before the recurrence.
+- Findings about the same case and the same steps are one finding; `detail["reactions"]` lists them.
+- Boundaries are inclusive (exactly at the limit is fine), with a 1e-9 relative margin so that float
+  rounding (5.1 − 2.5, 10 × 28 × 1.1) never decides a boundary.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from bisect import bisect_left, bisect_right
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from pv_service.rules.doses import ProductContent, compared_on_cbd, dispensed_daily_mg, milligrams
+from pv_service.rules.duplicates import normalise_text
+from pv_service.rules.registry import SECURE_MAX_DAYS, DailyDose, Period
+
+SECURE_SUPPLY_OVER_28_DAYS = "secure_supply_over_28_days"
+SUPPLY_OUTSIDE_PRESCRIPTION = "supply_outside_prescription"
+QUANTITY_ABOVE_PRESCRIBED = "quantity_above_prescribed"
+DISPENSATION_WITHOUT_PRESCRIPTION = "dispensation_without_prescription"
+EARLY_REFILL = "early_refill"
+REPORTED_DOSE_MISMATCH = "reported_dose_mismatch"
+TITRATION_START_TOO_HIGH = "titration_start_too_high"
+TITRATION_INCREMENT_TOO_LARGE = "titration_increment_too_large"
+TITRATION_INCREASE_TOO_SOON = "titration_increase_too_soon"
+TITRATION_ABOVE_MAX_DOSE = "titration_above_max_dose"
+TEMPORAL_ASSOCIATION = "temporal_association"
+POSITIVE_DECHALLENGE = "positive_dechallenge"
+POSITIVE_RECHALLENGE = "positive_rechallenge"
+
+DOSE_KINDS = frozenset(
+    {
+        SECURE_SUPPLY_OVER_28_DAYS,
+        SUPPLY_OUTSIDE_PRESCRIPTION,
+        QUANTITY_ABOVE_PRESCRIBED,
+        DISPENSATION_WITHOUT_PRESCRIPTION,
+        EARLY_REFILL,
+    }
+)
+TITRATION_KINDS = frozenset(
+    {
+        TITRATION_START_TOO_HIGH,
+        TITRATION_INCREMENT_TOO_LARGE,
+        TITRATION_INCREASE_TOO_SOON,
+        TITRATION_ABOVE_MAX_DOSE,
+        TEMPORAL_ASSOCIATION,
+        POSITIVE_DECHALLENGE,
+        POSITIVE_RECHALLENGE,
+    }
+)
+
+# Outcomes saying that a reaction abated (report_body.schema.json), when no end date is given.
+ABATED_OUTCOMES = frozenset({"recovered", "recovering", "recovered_with_sequelae"})
+
+_RELATIVE_MARGIN = 1e-9
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    kind: str
+    patient_id: int
+    records: tuple[str, ...]
+    cases: tuple[int, ...]
+    detail: dict[str, object]
+
+    @property
+    def key(self) -> str:
+        """sha256 (64 hex digits) of kind, patient, sorted records and sorted cases; detail is not part of it."""
+        canonical = json.dumps(
+            [self.kind, self.patient_id, sorted(self.records), sorted(self.cases)],
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class PrescriptionFacts:
+    id: str
+    patient_id: int
+    product: str
+    start_date: date
+    days: int
+    secure: bool
+    daily_thc_mg: float
+    daily_cbd_mg: float
+
+
+@dataclass(frozen=True, slots=True)
+class DispensationFacts:
+    id: str
+    prescription_id: str
+    patient_id: int
+    date: date
+    quantity: float
+    days_supply: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReportedDose:
+    case_id: int
+    patient_id: int
+    product: str
+    onset: date
+    daily_thc_mg: float | None
+    daily_cbd_mg: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class StepFacts:
+    date: date
+    daily_thc_mg: float
+    daily_cbd_mg: float
+
+
+@dataclass(frozen=True, slots=True)
+class ReactionFacts:
+    case_id: int
+    code: str | None
+    text: str | None
+    onset: date | None
+    end: date | None
+    outcome: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Protocol:
+    titration_days: int
+    max_start_daily_thc_mg: float
+    max_daily_thc_increment_mg: float
+    min_days_between_increases: int
+    max_daily_thc_mg: float
+    temporal_association_days: int
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> Protocol:
+        """From the parsed `schemas/reference/titration_protocol.json` (other keys, such as `note`, ignored)."""
+        return cls(
+            titration_days=int(data["titration_days"]),
+            max_start_daily_thc_mg=float(data["max_start_daily_thc_mg"]),
+            max_daily_thc_increment_mg=float(data["max_daily_thc_increment_mg"]),
+            min_days_between_increases=int(data["min_days_between_increases"]),
+            max_daily_thc_mg=float(data["max_daily_thc_mg"]),
+            temporal_association_days=int(data["temporal_association_days"]),
+        )
+
+
+def _above(value: float, limit: float) -> bool:
+    return value - limit > _RELATIVE_MARGIN * max(1.0, abs(limit))
+
+
+def _below(value: float, limit: float) -> bool:
+    return limit - value > _RELATIVE_MARGIN * max(1.0, abs(limit))
+
+
+# --- dose-crosscheck ------------------------------------------------------------------------------------
+
+
+def _dispensation_detail(dispensation: DispensationFacts) -> dict[str, object]:
+    supply = Period(dispensation.date, dispensation.days_supply)
+    return {
+        "dispensation_date": dispensation.date.isoformat(),
+        "supply_last": supply.last.isoformat(),
+        "quantity": dispensation.quantity,
+        "days_supply": dispensation.days_supply,
+    }
+
+
+def _orphan(dispensation: DispensationFacts) -> Finding:
+    return Finding(
+        DISPENSATION_WITHOUT_PRESCRIPTION,
+        dispensation.patient_id,
+        (dispensation.id,),
+        (),
+        {"prescription_id": dispensation.prescription_id, **_dispensation_detail(dispensation)},
+    )
+
+
+def dose_findings(
+    prescription: PrescriptionFacts | None,
+    dispensations: Sequence[DispensationFacts],
+    content: ProductContent | None,
+    *,
+    quantity_tolerance: float,
+    refill_tolerance: float,
+) -> list[Finding]:
+    """Findings on one prescription's dispensations (sorted by date then id), in one pass.
+
+    With no prescription, every dispensation is an orphan. With no product content, the quantity check
+    is skipped (the other checks need none).
+    """
+    if prescription is None:
+        return [_orphan(dispensation) for dispensation in dispensations]
+
+    findings: list[Finding] = []
+    patient = prescription.patient_id
+    prescribed = Period(prescription.start_date, prescription.days)
+    # Period.contains on day numbers: one comparison pair per row, no date objects built in the loop.
+    first_day = prescription.start_date.toordinal()
+    last_day = first_day + prescription.days - 1
+
+    on_cbd = content is not None and compared_on_cbd(content)
+    mg_per_unit = 0.0
+    if content is not None:
+        thc_per_unit, cbd_per_unit = milligrams(content, 1.0)
+        mg_per_unit = cbd_per_unit if on_cbd else thc_per_unit
+    prescribed_daily_mg = prescription.daily_cbd_mg if on_cbd else prescription.daily_thc_mg
+    quantity_limit_mg = prescribed_daily_mg * prescription.days * (1 + quantity_tolerance)
+    quantity_checked = content is not None
+    refill_share = 1 - refill_tolerance
+
+    days_supplied = 0
+    dispensed_mg = 0.0
+    previous: DispensationFacts | None = None
+    previous_day = 0
+
+    for dispensation in dispensations:
+        day = dispensation.date.toordinal()
+        days_supply = dispensation.days_supply
+
+        if prescription.secure:
+            before = days_supplied
+            days_supplied += days_supply
+            if days_supply > SECURE_MAX_DAYS or before <= SECURE_MAX_DAYS < days_supplied:
+                findings.append(_secure_finding(prescription, dispensation, dispensations[0], days_supplied))
+
+        if day < first_day or day + days_supply - 1 > last_day:
+            findings.append(_outside_finding(prescription, prescribed, dispensation))
+
+        if quantity_checked:
+            dispensed_mg += dispensation.quantity * mg_per_unit
+            if _above(dispensed_mg, quantity_limit_mg):
+                quantity_checked = False  # one finding per prescription: the dispensation that crossed the line
+                findings.append(
+                    Finding(
+                        QUANTITY_ABOVE_PRESCRIBED,
+                        patient,
+                        (prescription.id, dispensation.id),
+                        (),
+                        {
+                            **_dispensation_detail(dispensation),
+                            **_prescription_detail(prescription, prescribed),
+                            "compared_on": "cbd" if on_cbd else "thc",
+                            "prescribed_daily_mg": prescribed_daily_mg,
+                            "prescribed_mg": prescribed_daily_mg * prescription.days,
+                            "tolerance": quantity_tolerance,
+                            "limit_mg": quantity_limit_mg,
+                            "cumulative_dispensed_mg": dispensed_mg,
+                        },
+                    )
+                )
+
+        if previous is not None:
+            earliest = previous.days_supply * refill_share
+            if _below(day - previous_day, earliest):
+                findings.append(_early_refill_finding(prescription, previous, dispensation, earliest, refill_tolerance))
+        previous, previous_day = dispensation, day
+
+    return findings
+
+
+def _prescription_detail(prescription: PrescriptionFacts, prescribed: Period) -> dict[str, object]:
+    return {
+        "prescription_start": prescription.start_date.isoformat(),
+        "prescription_last": prescribed.last.isoformat(),
+        "prescription_days": prescription.days,
+    }
+
+
+def _secure_finding(
+    prescription: PrescriptionFacts, dispensation: DispensationFacts, first: DispensationFacts, days_supplied: int
+) -> Finding:
+    return Finding(
+        SECURE_SUPPLY_OVER_28_DAYS,
+        prescription.patient_id,
+        (prescription.id, dispensation.id),
+        (),
+        {
+            **_dispensation_detail(dispensation),
+            "first_dispensation_date": first.date.isoformat(),
+            "cumulative_days_supplied": days_supplied,
+            "max_days": SECURE_MAX_DAYS,
+        },
+    )
+
+
+def _outside_finding(prescription: PrescriptionFacts, prescribed: Period, dispensation: DispensationFacts) -> Finding:
+    return Finding(
+        SUPPLY_OUTSIDE_PRESCRIPTION,
+        prescription.patient_id,
+        (prescription.id, dispensation.id),
+        (),
+        {**_dispensation_detail(dispensation), **_prescription_detail(prescription, prescribed)},
+    )
+
+
+def _early_refill_finding(
+    prescription: PrescriptionFacts,
+    previous: DispensationFacts,
+    dispensation: DispensationFacts,
+    earliest: float,
+    refill_tolerance: float,
+) -> Finding:
+    return Finding(
+        EARLY_REFILL,
+        prescription.patient_id,
+        (prescription.id, previous.id, dispensation.id),
+        (),
+        {
+            "previous_date": previous.date.isoformat(),
+            "previous_days_supply": previous.days_supply,
+            "dispensation_date": dispensation.date.isoformat(),
+            "days_after_previous": (dispensation.date - previous.date).days,
+            "earliest_days_after_previous": earliest,
+            "tolerance": refill_tolerance,
+        },
+    )
+
+
+def reported_dose_findings(
+    reported: ReportedDose,
+    supplied: DispensationFacts | None,
+    content: ProductContent | None,
+    *,
+    tolerance: float,
+) -> list[Finding]:
+    """The case's reported daily dose against the dispensation of that product covering the onset.
+
+    The caller picks `supplied`; nothing to compare without it, without the product's content, without a
+    reported dose on the compared component, or with no days supplied.
+    """
+    if supplied is None or content is None or supplied.days_supply <= 0:
+        return []
+    on_cbd = compared_on_cbd(content)
+    reported_mg = reported.daily_cbd_mg if on_cbd else reported.daily_thc_mg
+    if reported_mg is None:
+        return []
+    thc_mg, cbd_mg = dispensed_daily_mg(content, supplied.quantity, supplied.days_supply)
+    dispensed_mg = cbd_mg if on_cbd else thc_mg
+    if not _above(abs(reported_mg - dispensed_mg), tolerance * abs(dispensed_mg)):
+        return []
+    return [
+        Finding(
+            REPORTED_DOSE_MISMATCH,
+            reported.patient_id,
+            (supplied.id,),
+            (reported.case_id,),
+            {
+                "product": reported.product,
+                "onset": reported.onset.isoformat(),
+                "compared_on": "cbd" if on_cbd else "thc",
+                "reported_daily_mg": reported_mg,
+                "dispensed_daily_mg": dispensed_mg,
+                "tolerance": tolerance,
+                **_dispensation_detail(supplied),
+            },
+        )
+    ]
+
+
+# --- titration-crosscheck -------------------------------------------------------------------------------
+
+
+def _step_record(step: StepFacts) -> str:
+    return f"step:{step.date.isoformat()}"
+
+
+def _step_detail(prefix: str, step: StepFacts) -> dict[str, object]:
+    return {
+        f"{prefix}_date": step.date.isoformat(),
+        f"{prefix}_daily_thc_mg": step.daily_thc_mg,
+        f"{prefix}_daily_cbd_mg": step.daily_cbd_mg,
+    }
+
+
+def _reaction_detail(reaction: ReactionFacts) -> dict[str, object]:
+    return {
+        "case_id": reaction.case_id,
+        "code": reaction.code,
+        "text": reaction.text,
+        "onset": reaction.onset.isoformat() if reaction.onset else None,
+        "end": reaction.end.isoformat() if reaction.end else None,
+        "outcome": reaction.outcome,
+    }
+
+
+def _reaction_order(reaction: ReactionFacts) -> tuple[date, int, str, str, date, str]:
+    return (
+        reaction.onset or date.min,
+        reaction.case_id,
+        reaction.code or "",
+        reaction.text or "",
+        reaction.end or date.min,
+        reaction.outcome or "",
+    )
+
+
+def _dose(step: StepFacts) -> DailyDose:
+    return DailyDose(step.daily_thc_mg, step.daily_cbd_mg)
+
+
+def _latest_at_or_before(dates: list[date], on: date) -> int | None:
+    index = bisect_right(dates, on) - 1
+    return index if index >= 0 else None
+
+
+def _protocol_findings(
+    patient_id: int, inclusion: date, steps: Sequence[StepFacts], protocol: Protocol
+) -> list[Finding]:
+    findings: list[Finding] = []
+    if not steps:
+        return findings
+    first = steps[0]
+    if _above(first.daily_thc_mg, protocol.max_start_daily_thc_mg):
+        findings.append(
+            Finding(
+                TITRATION_START_TOO_HIGH,
+                patient_id,
+                (_step_record(first),),
+                (),
+                {
+                    **_step_detail("step", first),
+                    "inclusion_date": inclusion.isoformat(),
+                    "max_start_daily_thc_mg": protocol.max_start_daily_thc_mg,
+                },
+            )
+        )
+
+    reference = first  # the previous increase, or the first step
+    for index, step in enumerate(steps):
+        if _above(step.daily_thc_mg, protocol.max_daily_thc_mg):
+            findings.append(
+                Finding(
+                    TITRATION_ABOVE_MAX_DOSE,
+                    patient_id,
+                    (_step_record(step),),
+                    (),
+                    {**_step_detail("step", step), "max_daily_thc_mg": protocol.max_daily_thc_mg},
+                )
+            )
+        if index == 0:
+            continue
+        previous = steps[index - 1]
+        increment = step.daily_thc_mg - previous.daily_thc_mg
+        if increment <= 0:
+            continue
+        day = (step.date - inclusion).days
+        in_titration = 0 <= day < protocol.titration_days
+        if in_titration and _above(increment, protocol.max_daily_thc_increment_mg):
+            findings.append(
+                Finding(
+                    TITRATION_INCREMENT_TOO_LARGE,
+                    patient_id,
+                    (_step_record(previous), _step_record(step)),
+                    (),
+                    {
+                        **_step_detail("previous", previous),
+                        **_step_detail("step", step),
+                        "increment_mg": increment,
+                        "max_daily_thc_increment_mg": protocol.max_daily_thc_increment_mg,
+                        "days_since_inclusion": day,
+                        "titration_days": protocol.titration_days,
+                    },
+                )
+            )
+        days_between = (step.date - reference.date).days
+        if in_titration and days_between < protocol.min_days_between_increases:
+            findings.append(
+                Finding(
+                    TITRATION_INCREASE_TOO_SOON,
+                    patient_id,
+                    (_step_record(reference), _step_record(step)),
+                    (),
+                    {
+                        **_step_detail("reference", reference),
+                        **_step_detail("step", step),
+                        "days_between": days_between,
+                        "min_days_between_increases": protocol.min_days_between_increases,
+                        "days_since_inclusion": day,
+                        "titration_days": protocol.titration_days,
+                    },
+                )
+            )
+        reference = step
+    return findings
+
+
+def _same_reaction(a: ReactionFacts, b: ReactionFacts) -> bool:
+    """Same code when both are coded; otherwise the same non-empty normalised text."""
+    if a.code and b.code:
+        return a.code == b.code
+    if a.text and b.text:
+        left = normalise_text(a.text)
+        return bool(left) and left == normalise_text(b.text)
+    return False
+
+
+def _abated(reaction: ReactionFacts) -> bool:
+    return reaction.end is not None or reaction.outcome in ABATED_OUTCOMES
+
+
+def titration_findings(
+    patient_id: int,
+    inclusion: date,
+    steps: Sequence[StepFacts],
+    reactions: Sequence[ReactionFacts],
+    protocol: Protocol,
+) -> list[Finding]:
+    """Findings on one patient's titration steps (sorted by date) and the reactions of their cases."""
+    findings = _protocol_findings(patient_id, inclusion, steps, protocol)
+    if not steps or not reactions:
+        return findings
+
+    increases: list[int] = []  # step indexes, the first step (treatment start) included
+    reductions: list[int] = []
+    for index, step in enumerate(steps):
+        if index == 0:
+            increases.append(index)
+            continue
+        dose, previous = _dose(step), _dose(steps[index - 1])
+        if dose.daily_thc_mg > previous.daily_thc_mg or dose.daily_cbd_mg > previous.daily_cbd_mg:
+            increases.append(index)
+        elif dose.is_lower_than(previous):
+            reductions.append(index)
+    increase_dates = [steps[i].date for i in increases]
+    reduction_dates = [steps[i].date for i in reductions]
+
+    ordered = sorted((r for r in reactions if r.onset is not None), key=_reaction_order)
+
+    associated: dict[tuple[int, int], list[ReactionFacts]] = {}
+    dechallenges: dict[tuple[int, int], list[ReactionFacts]] = {}
+    dechallenged: list[tuple[ReactionFacts, int]] = []
+    for reaction, onset in ((r, r.onset) for r in ordered if r.onset is not None):
+        latest = _latest_at_or_before(increase_dates, onset)
+        if latest is not None and (onset - increase_dates[latest]).days <= protocol.temporal_association_days:
+            associated.setdefault((reaction.case_id, increases[latest]), []).append(reaction)
+        if _abated(reaction):
+            position = bisect_left(reduction_dates, onset)
+            if position < len(reductions) and (reaction.end is None or reduction_dates[position] <= reaction.end):
+                dechallenges.setdefault((reaction.case_id, reductions[position]), []).append(reaction)
+                dechallenged.append((reaction, reductions[position]))
+
+    for (case_id, index), group in associated.items():
+        step = steps[index]
+        findings.append(
+            Finding(
+                TEMPORAL_ASSOCIATION,
+                patient_id,
+                (_step_record(step),),
+                (case_id,),
+                {
+                    **_step_detail("increase", step),
+                    "initiation": index == 0,
+                    **(_step_detail("previous", steps[index - 1]) if index > 0 else {}),
+                    "temporal_association_days": protocol.temporal_association_days,
+                    "reactions": [_reaction_detail(r) for r in group],
+                },
+            )
+        )
+
+    for (case_id, index), group in dechallenges.items():
+        findings.append(
+            Finding(
+                POSITIVE_DECHALLENGE,
+                patient_id,
+                (_step_record(steps[index]),),
+                (case_id,),
+                {
+                    **_step_detail("previous", steps[index - 1]),
+                    **_step_detail("reduction", steps[index]),
+                    "reactions": [_reaction_detail(r) for r in group],
+                },
+            )
+        )
+
+    findings.extend(_rechallenges(patient_id, steps, ordered, dechallenged, increases, increase_dates))
+    return findings
+
+
+def _rechallenges(
+    patient_id: int,
+    steps: Sequence[StepFacts],
+    reactions: list[ReactionFacts],
+    dechallenged: list[tuple[ReactionFacts, int]],
+    increases: list[int],
+    increase_dates: list[date],
+) -> list[Finding]:
+    if not dechallenged:
+        return []
+    by_code: dict[str, list[ReactionFacts]] = {}
+    by_text: dict[str, list[ReactionFacts]] = {}
+    for reaction in reactions:
+        if reaction.code:
+            by_code.setdefault(reaction.code, []).append(reaction)
+        if reaction.text and (text := normalise_text(reaction.text)):
+            by_text.setdefault(text, []).append(reaction)
+
+    groups: dict[tuple[int, int, int, int], list[tuple[ReactionFacts, ReactionFacts]]] = {}
+    for first, reduction in dechallenged:
+        candidates = list(by_code.get(first.code, ())) if first.code else []
+        if first.text and (text := normalise_text(first.text)):
+            candidates.extend(r for r in by_text.get(text, ()) if not (r.code and first.code))
+        reduction_date = steps[reduction].date
+        for again in candidates:
+            if not _same_reaction(first, again) or again.onset is None:
+                continue
+            latest = _latest_at_or_before(increase_dates, again.onset)
+            if latest is None or increase_dates[latest] <= reduction_date:
+                continue
+            key = (first.case_id, again.case_id, reduction, increases[latest])
+            groups.setdefault(key, []).append((first, again))
+
+    findings = []
+    for (first_case, again_case, reduction, increase), pairs in sorted(groups.items()):
+        findings.append(
+            Finding(
+                POSITIVE_RECHALLENGE,
+                patient_id,
+                (_step_record(steps[reduction]), _step_record(steps[increase])),
+                tuple(dict.fromkeys((first_case, again_case))),
+                {
+                    **_step_detail("reduction", steps[reduction]),
+                    **_step_detail("reincrease", steps[increase]),
+                    "dechallenged": [_reaction_detail(first) for first, _ in pairs],
+                    "recurrences": [_reaction_detail(again) for _, again in pairs],
+                },
+            )
+        )
+    return findings
