@@ -289,3 +289,35 @@ async def _last_week() -> Any:
     from pv_service.jobs.periods import latest_complete
 
     return latest_complete("week", utc_now().date())
+
+
+async def test_scheduler_catches_up_missed_periods_at_start(settings: Settings, database: Database) -> None:
+    from pv_service.app import create_app
+    from pv_service.jobs.scheduling import FIRST_START
+    from pv_service.storage.models import ServiceMarker
+
+    async with database.session() as session, session.begin():
+        session.add(ServiceMarker(name=FIRST_START, at=utc_now() - timedelta(days=40)))
+    async with AsyncTestClient(app=create_app(replace(settings, scheduler_enabled=True))) as client:
+        assert (await client.get("/health")).json()["scheduler"] == "running"
+        for _ in range(100):
+            async with database.read_session() as session:
+                done = await session.scalar(
+                    select(func.count())
+                    .select_from(JobRun)
+                    .where(JobRun.trigger == "catch-up", JobRun.status != "running")
+                )
+            if done == 5:
+                break
+            await asyncio.sleep(0.2)
+    assert done == 5
+
+
+async def test_no_catch_up_before_the_schedulers_first_start(settings: Settings, database: Database) -> None:
+    from pv_service.app import create_app
+
+    async with AsyncTestClient(app=create_app(replace(settings, scheduler_enabled=True))) as client:
+        assert (await client.get("/health")).status_code == 200
+        await asyncio.sleep(1.0)
+    async with database.read_session() as session:
+        assert await session.scalar(select(func.count()).select_from(JobRun)) == 0

@@ -150,8 +150,7 @@ def _ic(t: Table2x2) -> tuple[float | None, float | None]:
     ic = _finite(lambda: math.log2((2 * t.a + 1) * n / (2 * (t.a + t.b) * (t.a + t.c) + n)))
     if ic is None:
         return None, None
-    a_half = t.a + 0.5
-    ic025 = _finite(lambda: ic - 3.3 * a_half**-0.5 - 2.0 * a_half**-1.5)
+    ic025 = _finite(lambda: ic - 3.3 * (t.a + 0.5) ** -0.5 - 2.0 * (t.a + 0.5) ** -1.5)
     return ic, ic025
 
 
@@ -163,10 +162,7 @@ def is_signal(table: Table2x2, stats: Disproportionality) -> bool:
     if table.a < SIGNAL_MIN_CASES:
         return False
     evans = (
-        stats.prr is not None
-        and stats.prr >= EVANS_MIN_PRR
-        and stats.chi2 is not None
-        and stats.chi2 >= EVANS_MIN_CHI2
+        stats.prr is not None and stats.prr >= EVANS_MIN_PRR and stats.chi2 is not None and stats.chi2 >= EVANS_MIN_CHI2
     )
     ror = stats.ror_lower is not None and stats.ror_lower > 1.0
     return evans or ror
