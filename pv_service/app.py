@@ -83,7 +83,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             yield
         finally:
             if scheduler is not None:
-                scheduler.shutdown(wait=False)
+                await scheduler.stop()
             app.state.scheduler_state = "stopped" if settings.scheduler_enabled else "disabled"
             await context.database.dispose()
 

@@ -8,7 +8,9 @@ replay history. The claims in the database keep all of this single across instan
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, time
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -27,6 +29,7 @@ from pv_service.storage.models import ServiceMarker
 logger = logging.getLogger("pv_service.jobs")
 FIRST_START = "scheduler_first_start"
 CATCH_UP_INTERVAL_HOURS = 1
+SHUTDOWN_GRACE_SECONDS = 30.0
 
 
 def cron_trigger(definition: JobDefinition, context: ServiceContext) -> CronTrigger:
@@ -64,25 +67,62 @@ async def catch_up(context: ServiceContext) -> None:
         await run_latest(context, definition, "catch-up")
 
 
-def start_scheduler(context: ServiceContext) -> AsyncIOScheduler:
-    scheduler = AsyncIOScheduler(
-        timezone=context.settings.zone,
-        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
-    )
-    for definition in JOBS:
-        scheduler.add_job(
-            run_latest,
-            cron_trigger(definition, context),
-            args=[context, definition, "schedule"],
-            id=definition.name,
-            name=definition.description,
+class RunningScheduler:
+    """The scheduler and the job runs it has under way, so that shutdown can let them finish first."""
+
+    def __init__(self, context: ServiceContext) -> None:
+        self.context = context
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.scheduler = AsyncIOScheduler(
+            timezone=context.settings.zone,
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
         )
-    scheduler.add_job(
-        catch_up,
-        IntervalTrigger(hours=CATCH_UP_INTERVAL_HOURS, timezone=context.settings.zone),
-        args=[context],
-        id="catch-up",
-        next_run_time=datetime.now(context.settings.zone),
-    )
-    scheduler.start()
-    return scheduler
+
+    async def _tracked(self, work: Callable[[], Awaitable[None]]) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.tasks.add(task)
+        try:
+            await work()
+        finally:
+            self.tasks.discard(task)
+
+    async def run_latest(self, definition: JobDefinition) -> None:
+        await self._tracked(lambda: run_latest(self.context, definition, "schedule"))
+
+    async def catch_up(self) -> None:
+        await self._tracked(lambda: catch_up(self.context))
+
+    def start(self) -> None:
+        zone = self.context.settings.zone
+        for definition in JOBS:
+            self.scheduler.add_job(
+                self.run_latest,
+                cron_trigger(definition, self.context),
+                args=[definition],
+                id=definition.name,
+                name=definition.description,
+            )
+        self.scheduler.add_job(
+            self.catch_up,
+            IntervalTrigger(hours=CATCH_UP_INTERVAL_HOURS, timezone=zone),
+            id="catch-up",
+            next_run_time=datetime.now(zone),
+        )
+        self.scheduler.start()
+
+    async def stop(self, grace_seconds: float = SHUTDOWN_GRACE_SECONDS) -> None:
+        """Stop firing, let runs under way finish (a run cut short is taken over once its lease expires)."""
+        self.scheduler.shutdown(wait=False)
+        if self.tasks:
+            _, late = await asyncio.wait(set(self.tasks), timeout=grace_seconds)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late, timeout=grace_seconds)
+
+
+def start_scheduler(context: ServiceContext) -> RunningScheduler:
+    running = RunningScheduler(context)
+    running.start()
+    return running
