@@ -1,0 +1,112 @@
+"""What every figure shares: the sizes it runs at, the service context it measures through, statistics and
+the wording of its one output line, so that all figures read alike and judge alike."""
+
+from __future__ import annotations
+
+import cProfile
+import math
+import pstats
+import resource
+import statistics
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pv_service.config import Settings
+from pv_service.context import ServiceContext
+from pv_service.reference import load_reference
+from pv_service.storage.database import Database
+from pv_service.storage.migrate import upgrade
+
+BENCH_DIR = Path(__file__).resolve().parent
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How big each figure runs; the defaults keep a figure under about three minutes on two cores."""
+
+    patients: int = 2000
+    intake_clients: int = 32
+    intake_requests: int = 3000
+    intake_seconds: float = 30.0
+    intake_warmup: int = 200
+    queue_cases: int = 100_000
+    digest_cases: int = 200_000
+    digest_patients: int = 20_000
+    dispensations: int = 300_000
+    profile_dir: Path | None = None
+
+
+# SPEC §9: the sizes the targets are stated at.
+SPEC_SIZES = {
+    "queue_cases": 1_000_000,
+    "digest_cases": 1_000_000,
+    "digest_patients": 100_000,
+    "dispensations": 1_000_000,
+}
+SMALL_DISPENSATIONS = 100_000
+
+
+def verdict(ok: bool) -> str:
+    return "ok" if ok else "BELOW TARGET"
+
+
+def at_size(measured: int, spec: int) -> str:
+    """The size measured, with the SPEC size beside it when they differ, so a scaled run says so."""
+    return f"{measured:,}" if measured == spec else f"{measured:,} (SPEC {spec:,})"
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """Nearest-rank percentile (a measured value, never an interpolation): p99 of 200 is the 198th."""
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), math.ceil(fraction * len(ordered))))
+    return ordered[rank - 1]
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set of this process so far (Linux reports ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+async def open_context(settings: Settings, *, migrate: bool = True) -> ServiceContext:
+    """The context built as ``create_app`` builds it, on a migrated database."""
+    database = Database(settings.database_url)
+    if migrate:
+        await upgrade(database)
+    return ServiceContext(settings=settings, database=database, reference=load_reference(settings.schemas_dir))
+
+
+async def timed(call: Callable[[], Awaitable[T]]) -> tuple[float, T]:
+    started = time.perf_counter()
+    result = await call()
+    return time.perf_counter() - started, result
+
+
+async def profiled(path: Path, call: Callable[[], Awaitable[Any]], *, times: int = 1) -> None:
+    """Run ``call`` under cProfile and keep the stats and a readable top list beside them.
+
+    Only the event loop's thread is seen: SQLite work done in aiosqlite's thread shows up as time
+    waiting in the loop's ``select``.
+    """
+    profile = cProfile.Profile()
+    profile.enable()
+    for _ in range(times):
+        await call()
+    profile.disable()
+    write_profile(profile, path)
+
+
+def write_profile(profile: cProfile.Profile, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    profile.dump_stats(str(path.with_suffix(".pstats")))
+    with path.with_suffix(".txt").open("w", encoding="utf-8") as summary:
+        stats = pstats.Stats(profile, stream=summary).strip_dirs()
+        stats.sort_stats("cumulative").print_stats(40)
+        stats.sort_stats("tottime").print_stats(30)
