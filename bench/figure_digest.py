@@ -14,7 +14,16 @@ import sys
 import msgspec
 from common import BENCH_DIR, SPEC_SIZES, Sizes, at_size, open_context, verdict
 from digest_probe import ProbeResult
-from seed import CasePlan, import_registry, insert_cases, insert_patients, now_utc, random_subject, scalar_list
+from seed import (
+    CasePlan,
+    Weighted,
+    import_registry,
+    insert_cases,
+    insert_patients,
+    now_utc,
+    random_subject,
+    scalar_list,
+)
 from sqlalchemy import select
 
 from pv_service.config import Settings
@@ -38,7 +47,7 @@ async def seed_digest_data(context: ServiceContext, cases: int, patients: int) -
     products = sorted(context.reference.products)
     plan = CasePlan(
         count=cases,
-        subject=random_subject(patient_ids, products, [1] * len(products)),
+        subject=random_subject(patient_ids, Weighted([(p, 1) for p in products])),
         reporters=[(u.rpps, u.role) for u in users],
         reactions=sorted(context.reference.reactions),
         end=end,

@@ -10,7 +10,7 @@ import time
 from datetime import datetime
 
 from common import SPEC_SIZES, Sizes, at_size, open_context, percentile, profiled, verdict
-from seed import CasePlan, import_registry, insert_cases, now_utc, random_subject, scalar_list
+from seed import CasePlan, Weighted, import_registry, insert_cases, now_utc, random_subject, scalar_list
 from sqlalchemy import func, select
 
 from pv_service.config import Settings
@@ -38,7 +38,7 @@ async def seed_cases(context: ServiceContext, count: int, end: datetime) -> None
     )
     plan = CasePlan(
         count=count,
-        subject=random_subject(patients, products, [PRODUCT_WEIGHTS.get(p, 1) for p in products]),
+        subject=random_subject(patients, Weighted([(p, PRODUCT_WEIGHTS.get(p, 1)) for p in products])),
         reporters=[(u.rpps, u.role) for u in users],
         reactions=sorted(context.reference.reactions),
         end=end,

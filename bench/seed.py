@@ -8,11 +8,12 @@ dispensations at scale go straight into the tables, shaped like what the service
 from __future__ import annotations
 
 import random
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from itertools import islice
-from typing import Any, TypeVar
+from itertools import accumulate, islice
+from typing import Any, Generic, TypeVar
 
 import msgspec
 from sqlalchemy import Table, func, insert, select, text
@@ -39,15 +40,29 @@ PRESCRIPTIONS: Table = Prescription.__table__  # type: ignore[assignment]
 DISPENSATIONS: Table = Dispensation.__table__  # type: ignore[assignment]
 TITRATION_STEPS: Table = TitrationStep.__table__  # type: ignore[assignment]
 
+
+class Weighted(Generic[T]):
+    """Values drawn by weight: cumulative weights computed once, one bisection per draw (random.choices
+    recomputes them on every call, which dominated generating a million cases)."""
+
+    def __init__(self, pairs: Sequence[tuple[T, float]]) -> None:
+        self.values = [value for value, _ in pairs]
+        self.cumulative = list(accumulate(weight for _, weight in pairs))
+
+    def draw(self, rng: random.Random) -> T:
+        return self.values[bisect_right(self.cumulative, rng.random() * self.cumulative[-1])]
+
+
 # Shares of a case base in the ranges a PV centre sees; serious = P1–P3.
-PRIORITY_WEIGHTS = (("P1", 2), ("P2", 8), ("P3", 15), ("P4", 30), ("P5", 45))
-# States by age of the case: recent cases are being worked on, older ones are mostly closed.
+PRIORITIES = Weighted((("P1", 2), ("P2", 8), ("P3", 15), ("P4", 30), ("P5", 45)))
+# States by age of the case in days: recent cases are being worked on, older ones are mostly closed.
 STATES_BY_AGE = (
-    (30, (("received", 30), ("in_triage", 30), ("assessed", 20), ("awaiting_follow_up", 10), ("closed", 10))),
-    (120, (("in_triage", 5), ("assessed", 15), ("awaiting_follow_up", 10), ("closed", 70))),
-    (None, (("assessed", 1), ("awaiting_follow_up", 1), ("closed", 93), ("duplicate", 4), ("nullified", 1))),
+    (30, Weighted((("received", 30), ("in_triage", 30), ("assessed", 20), ("awaiting_follow_up", 10), ("closed", 10)))),
+    (120, Weighted((("in_triage", 5), ("assessed", 15), ("awaiting_follow_up", 10), ("closed", 70)))),
+    (None, Weighted((("assessed", 1), ("awaiting_follow_up", 1), ("closed", 93), ("duplicate", 4), ("nullified", 1)))),
 )
 OUTCOMES = ("recovered", "recovering", "not_recovered", "unknown")
+UNCODED_SHARE = 0.1
 CASES_SPAN = timedelta(days=730)
 
 
@@ -167,27 +182,27 @@ class _ReactionDraw:
     def __init__(self, rng: random.Random, reactions: Sequence[str]) -> None:
         self.rng = rng
         self.reactions = list(reactions)
-        self.weights: dict[str, list[int]] = {}
+        self.by_product: dict[str, Weighted[str]] = {}
 
     def __call__(self, product: str) -> str | None:
-        if self.rng.random() < 0.1:
+        if self.rng.random() < UNCODED_SHARE:
             return None  # reported as free text, not coded yet
-        weights = self.weights.get(product)
-        if weights is None:
-            favoured = set(random.Random(product).sample(range(len(self.reactions)), 3))
-            weights = self.weights[product] = [6 if i in favoured else 1 for i in range(len(self.reactions))]
-        return self.rng.choices(self.reactions, weights=weights)[0]
+        draw = self.by_product.get(product)
+        if draw is None:
+            favoured = set(random.Random(product).sample(self.reactions, 3))
+            draw = self.by_product[product] = Weighted([(r, 6 if r in favoured else 1) for r in self.reactions])
+        return draw.draw(self.rng)
 
 
 def _state(rng: random.Random, age: timedelta) -> str:
-    for days, weights in STATES_BY_AGE:
+    for days, states in STATES_BY_AGE:
         if days is None or age.days < days:
-            return rng.choices([s for s, _ in weights], weights=[w for _, w in weights])[0]
+            return states.draw(rng)
     raise AssertionError("the last age band is open")
 
 
 def _case_row(rng: random.Random, plan: CasePlan, case_id: int, received: datetime, product: str) -> Row:
-    priority = rng.choices([p for p, _ in PRIORITY_WEIGHTS], weights=[w for _, w in PRIORITY_WEIGHTS])[0]
+    priority = PRIORITIES.draw(rng)
     serious = priority in ("P1", "P2", "P3")
     state = _state(rng, plan.end - received)
     reporter, role = rng.choice(plan.reporters)
@@ -269,11 +284,11 @@ async def insert_cases(database: Database, plan: CasePlan) -> int:
     return written
 
 
-def random_subject(patient_ids: Sequence[int], products: Sequence[str], weights: Sequence[int]) -> Subject:
+def random_subject(patient_ids: Sequence[int], products: Weighted[str]) -> Subject:
     """Any patient, a product by catalogue share."""
 
     def subject(rng: random.Random) -> tuple[int, str]:
-        return rng.choice(patient_ids), rng.choices(products, weights=weights)[0]
+        return rng.choice(patient_ids), products.draw(rng)
 
     return subject
 

@@ -86,7 +86,10 @@ async def _empty_all_tables(database: Database) -> None:
 
 @pytest.fixture
 async def settings(migrated_url: str, tmp_path: Path) -> AsyncIterator[Settings]:
-    base = Settings(data_dir=tmp_path, database_url=migrated_url, scheduler_enabled=False, secret_key="test")
+    # The session fixture migrated the database once; apps need not check again at every start.
+    base = Settings(
+        data_dir=tmp_path, database_url=migrated_url, scheduler_enabled=False, secret_key="test", migrate_on_start=False
+    )
     database = Database(migrated_url)
     await _empty_all_tables(database)
     await database.dispose()
