@@ -45,9 +45,9 @@ async def measure(context: ServiceContext, period: JobPeriod, repeat: int) -> Pr
     before = peak_rss_mb()
     digest_times, reference_times = [], []
     for _ in range(repeat):
-        seconds, digest = await timed(lambda: build_digest(context, period))
-        digest_times.append(seconds)
-        reference_times.append((await timed(lambda: grouped_count(context)))[0])
+        took, digest = await timed(lambda: build_digest(context, period))
+        digest_times.append(took.wall)
+        reference_times.append((await timed(lambda: grouped_count(context)))[0].wall)
     return ProbeResult(
         digest_seconds=median(digest_times),
         reference_seconds=median(reference_times),

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from conftest import OTHER_PRESCRIBER, PRESCRIBER, PV_STAFF, Tokens
 from litestar.testing import AsyncTestClient
@@ -17,8 +18,9 @@ from pv_service.jobs.periods import latest_complete, period_containing
 from pv_service.storage.database import Database
 from pv_service.storage.models import Case
 
-THIS_WEEK = period_containing("week", utc_now().date()).key
-LAST_WEEK = latest_complete("week", utc_now().date()).key
+TODAY_IN_PARIS = datetime.now(ZoneInfo("Europe/Paris")).date()
+THIS_WEEK = period_containing("week", TODAY_IN_PARIS).key
+LAST_WEEK = latest_complete("week", TODAY_IN_PARIS).key
 
 
 async def submit_cases(client: AsyncTestClient, registry: Tokens) -> list[int]:
@@ -108,7 +110,7 @@ async def test_digest_job_stores_the_week_and_serves_it_in_three_formats(
 async def test_unknown_future_and_malformed_weeks(client: AsyncTestClient, registry: Tokens) -> None:
     headers = registry.headers(PV_STAFF)
     assert (await client.get("/api/v1/digests/2025-W10", headers=headers)).status_code == 404
-    future = period_containing("week", utc_now().date() + timedelta(days=14)).key
+    future = period_containing("week", TODAY_IN_PARIS + timedelta(days=14)).key
     assert (await client.get(f"/api/v1/digests/{future}", headers=headers)).status_code == 404
     for bad in ("2026-W7", "2026-47", "W47-2026"):
         assert (await client.get(f"/api/v1/digests/{bad}", headers=headers)).status_code == 400, bad

@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import msgspec
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,7 +22,15 @@ from pv_service.jobs.anomalies import findings_for_case
 from pv_service.pagination import Page, decode_cursor, encode_cursor
 from pv_service.registry.reach import patients_within_reach
 from pv_service.reports import views
-from pv_service.reports.assessment import Assessment, RegistryFacts, assess, check_validity, deadlines_for, vocabulary
+from pv_service.reports.assessment import (
+    Assessment,
+    ReactionAssessment,
+    RegistryFacts,
+    assess,
+    check_validity,
+    deadlines_for,
+    vocabulary,
+)
 from pv_service.reports.body import ReportBody, ReportPatient
 from pv_service.reports.numbers import next_case_number
 from pv_service.rules.causality import BEGAUD_1985
@@ -135,25 +143,28 @@ async def _registry_facts(
     )
 
 
-async def _possible_duplicates(session: AsyncSession, case: Case, assessment: Assessment) -> list[int]:
+async def _possible_duplicates(
+    session: AsyncSession, patient_id: int, case_id: int | None, assessment: Assessment
+) -> list[tuple[int, str]]:
+    """Other cases of the patient that may report the same reaction: (id, case number), by id."""
     onsets = [r.onset_date for r in assessment.reactions if r.onset_date is not None]
     if not onsets:
         return []
     rows = await session.execute(
-        select(CaseReaction.case_id, CaseReaction.code, CaseReaction.text, CaseReaction.onset_date)
+        select(CaseReaction.case_id, Case.case_number, CaseReaction.code, CaseReaction.text, CaseReaction.onset_date)
         .join(Case, Case.id == CaseReaction.case_id)
         .where(
-            Case.patient_id == case.patient_id,
-            Case.id != case.id,
+            Case.patient_id == patient_id,
+            Case.id != (case_id or 0),
             Case.state != "nullified",
             CaseReaction.onset_date.between(min(onsets) - DUPLICATE_WINDOW, max(onsets) + DUPLICATE_WINDOW),
         )
     )
-    by_case: dict[int, list[ReactionKey]] = {}
-    for case_id, code, text, onset in rows:
-        by_case.setdefault(case_id, []).append(ReactionKey(code, text, onset))
+    by_case: dict[tuple[int, str], list[ReactionKey]] = {}
+    for other_id, number, code, text, onset in rows:
+        by_case.setdefault((other_id, number), []).append(ReactionKey(code, text, onset))
     new = [ReactionKey(r.code, r.text, r.onset_date) for r in assessment.reactions]
-    return sorted(case_id for case_id, keys in by_case.items() if is_possible_duplicate(new, keys))
+    return sorted(other for other, keys in by_case.items() if is_possible_duplicate(new, keys))
 
 
 # --- storing ------------------------------------------------------------------------------------------
@@ -185,21 +196,25 @@ def _apply_assessment(case: Case, assessment: Assessment, received_at: datetime)
     case.warnings = [{"field": w.field, "code": w.code, "message": w.message} for w in assessment.warnings]
 
 
+def _reaction_fields(judged: ReactionAssessment) -> dict[str, Any]:
+    return {
+        "text": judged.text,
+        "code": judged.code,
+        "onset_date": judged.onset_date,
+        "end_date": judged.end_date,
+        "outcome": judged.outcome,
+        "criteria": list(judged.criteria),
+        "expected": judged.expected,
+    }
+
+
 async def _store_reactions(session: AsyncSession, case_id: int, assessment: Assessment) -> None:
     """Reactions keep their position; what triage added to one (causality, staff criteria) stays."""
     existing = {
         row.position: row for row in await session.scalars(select(CaseReaction).where(CaseReaction.case_id == case_id))
     }
     for index, judged in enumerate(assessment.reactions):
-        fields = {
-            "text": judged.text,
-            "code": judged.code,
-            "onset_date": judged.onset_date,
-            "end_date": judged.end_date,
-            "outcome": judged.outcome,
-            "criteria": list(judged.criteria),
-            "expected": judged.expected,
-        }
+        fields = _reaction_fields(judged)
         row = existing.get(index)
         if row is None:
             session.add(CaseReaction(case_id=case_id, position=index, staff_criteria=None, **fields))
@@ -242,10 +257,15 @@ async def reassess(session: AsyncSession, context: ServiceContext, case: Case) -
 
 async def _link_duplicates(session: AsyncSession, case: Case, assessment: Assessment) -> None:
     existing = set(await session.scalars(select(CaseLink.other_case_id).where(CaseLink.case_id == case.id)))
-    for other in await _possible_duplicates(session, case, assessment):
-        if other not in existing:
+    found = await _possible_duplicates(session, case.patient_id, case.id, assessment)
+    _add_links(session, case.id, [other for other, _ in found if other not in existing])
+
+
+def _add_links(session: AsyncSession, case_id: int, others: Sequence[int]) -> None:
+    for other in others:
+        if other != case_id:
             session.add_all(
-                [CaseLink(case_id=case.id, other_case_id=other), CaseLink(case_id=other, other_case_id=case.id)]
+                [CaseLink(case_id=case_id, other_case_id=other), CaseLink(case_id=other, other_case_id=case_id)]
             )
 
 
@@ -281,6 +301,12 @@ async def _summary_fields(session: AsyncSession, case: Case, registry_id: str) -
         .where(CaseLink.case_id == case.id)
         .order_by(Case.id)
     )
+    return _fields_of(case, registry_id, reactions, [(other_id, number) for other_id, number in linked])
+
+
+def _fields_of(
+    case: Case, registry_id: str, reactions: Sequence[CaseReaction], linked: Sequence[tuple[int, str]]
+) -> dict[str, Any]:
     return {
         "id": case.id,
         "case_number": case.case_number,
@@ -308,8 +334,11 @@ async def _summary_fields(session: AsyncSession, case: Case, registry_id: str) -
 
 async def _summary(session: AsyncSession, case: Case, registry_id: str) -> CaseAnswer:
     await session.flush()
-    body = msgspec.json.encode(views.CaseSummary(**await _summary_fields(session, case, registry_id)))
-    return CaseAnswer(body=body, etag=etag_of(case))
+    return _answer(case, await _summary_fields(session, case, registry_id))
+
+
+def _answer(case: Case, fields: dict[str, Any]) -> CaseAnswer:
+    return CaseAnswer(body=msgspec.json.encode(views.CaseSummary(**fields)), etag=etag_of(case))
 
 
 # --- use cases ----------------------------------------------------------------------------------------
@@ -344,12 +373,9 @@ async def _validated(
 async def _replay(
     session: AsyncSession, caller: Caller, key: str, body: ReportBody, now: datetime
 ) -> CaseAnswer | None:
+    """The stored answer for this caller's key, if it is less than a day old (older ones are replaced)."""
     stored = await session.get(IdempotencyKey, (caller.rpps, key))
-    if stored is None:
-        return None
-    if now - stored.created_at > IDEMPOTENCY_TTL:
-        await session.delete(stored)
-        await session.flush()
+    if stored is None or now - stored.created_at > IDEMPOTENCY_TTL:
         return None
     if stored.body_hash != _body_hash(body):
         raise rule_violation(
@@ -376,8 +402,9 @@ async def submit_report(
 
 
 async def _submit(context: ServiceContext, caller: Caller, body: ReportBody, idempotency_key: str | None) -> CaseAnswer:
+    """Everything read first, without the write lock; then one short write transaction of inserts."""
     received_at = utc_now()
-    async with context.database.session() as session, session.begin():
+    async with context.database.read_session() as session:
         if idempotency_key is not None:
             replay = await _replay(session, caller, idempotency_key, body, received_at)
             if replay is not None:
@@ -389,9 +416,10 @@ async def _submit(context: ServiceContext, caller: Caller, body: ReportBody, ide
         assessment = assess(
             body, facts=facts, reference=context.reference, terms=vocabulary(context.reference), codes=codes
         )
-        year = received_at.astimezone(context.settings.zone).year
+        duplicates = await _possible_duplicates(session, patient.id, None, assessment)
+    async with context.database.session() as session, session.begin():
         case = Case(
-            case_number=await next_case_number(session, year),
+            case_number=await next_case_number(session, received_at.astimezone(context.settings.zone).year),
             patient_id=patient.id,
             reporter_rpps=caller.rpps,
             reporter_role=caller.role,
@@ -407,17 +435,19 @@ async def _submit(context: ServiceContext, caller: Caller, body: ReportBody, ide
         _apply_assessment(case, assessment, received_at)
         session.add(case)
         await session.flush()
-        session.add(
-            CaseVersion(
-                case_id=case.id,
-                version=1,
-                received_at=received_at,
-                reporter_rpps=caller.rpps,
-                body=msgspec.to_builtins(body),
-            )
+        version = CaseVersion(
+            case_id=case.id,
+            version=1,
+            received_at=received_at,
+            reporter_rpps=caller.rpps,
+            body=msgspec.to_builtins(body),
         )
-        await _store_reactions(session, case.id, assessment)
-        await _link_duplicates(session, case, assessment)
+        reactions = [
+            CaseReaction(case_id=case.id, position=index, staff_criteria=None, **_reaction_fields(judged))
+            for index, judged in enumerate(assessment.reactions)
+        ]
+        session.add_all([version, *reactions])
+        _add_links(session, case.id, [other for other, _ in duplicates])
         await record_audit(
             session,
             actor=caller.rpps,
@@ -426,8 +456,15 @@ async def _submit(context: ServiceContext, caller: Caller, body: ReportBody, ide
             entity_id=str(case.id),
             after={"case_number": case.case_number, "priority": case.priority, "serious": case.serious},
         )
-        answer = await _summary(session, case, patient.registry_id)
+        answer = _answer(case, _fields_of(case, patient.registry_id, reactions, duplicates))
         if idempotency_key is not None:
+            await session.execute(
+                delete(IdempotencyKey).where(
+                    IdempotencyKey.user_rpps == caller.rpps,
+                    IdempotencyKey.key == idempotency_key,
+                    IdempotencyKey.created_at <= received_at - IDEMPOTENCY_TTL,
+                )
+            )
             session.add(
                 IdempotencyKey(
                     user_rpps=caller.rpps,
