@@ -3,6 +3,7 @@ the wording of its one output line, so that all figures read alike and judge ali
 
 from __future__ import annotations
 
+import contextlib
 import cProfile
 import math
 import pstats
@@ -70,9 +71,38 @@ def median(values: Sequence[float]) -> float:
     return statistics.median(values)
 
 
+def _status_mb(field: str) -> float | None:
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024  # kB
+    return None
+
+
+def rss_mb() -> float:
+    """Resident set now."""
+    current = _status_mb("VmRSS")
+    return current if current is not None else peak_rss_mb()
+
+
 def peak_rss_mb() -> float:
-    """Peak resident set of this process so far (Linux reports ru_maxrss in KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """Peak resident set of this process since ``reset_peak_rss``.
+
+    Linux's ``ru_maxrss`` is no use in a subprocess: exec carries the parent's high-water mark over, so a
+    probe started by a bench that has just written a million rows starts with the bench's peak. VmHWM
+    belongs to the process's own memory map; ``ru_maxrss`` (KiB) is the fallback elsewhere.
+    """
+    peak = _status_mb("VmHWM")
+    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def reset_peak_rss() -> None:
+    """Bring the peak down to the current RSS (Linux ≥ 4.0), so the next peak is the run's own."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
 
 
 async def open_context(settings: Settings, *, migrate: bool = True) -> ServiceContext:

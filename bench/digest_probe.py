@@ -1,5 +1,6 @@
 """Times the weekly digest and its reference in a process of its own, so that the peak memory measured
-is the digest's and not the seeding's (SPEC §14: the rise of peak RSS over the RSS before the run).
+is the digest's and not the seeding's (SPEC §14: the rise of peak RSS over the RSS before the run; the
+peak is VmHWM, reset just before the runs, see ``common.peak_rss_mb``).
 
 Run by figure_digest: ``python bench/digest_probe.py --database-url URL --week 2026-W47``; prints one
 JSON object.
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from common import median, open_context, peak_rss_mb, profiled, timed
+from common import median, open_context, peak_rss_mb, profiled, reset_peak_rss, rss_mb, timed
 from sqlalchemy import func, select
 
 from pv_service.config import Settings
@@ -42,7 +43,8 @@ async def grouped_count(context: ServiceContext) -> list[Any]:
 async def measure(context: ServiceContext, period: JobPeriod, repeat: int) -> ProbeResult:
     """Median of ``repeat`` runs each, alternating, after one reference run that warms the file cache."""
     await grouped_count(context)
-    before = peak_rss_mb()
+    reset_peak_rss()
+    before = rss_mb()
     digest_times, reference_times = [], []
     for _ in range(repeat):
         took, digest = await timed(lambda: build_digest(context, period))

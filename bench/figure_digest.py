@@ -88,5 +88,5 @@ async def digest_figure(settings: Settings, sizes: Sizes) -> str:
         f"weekly digest at {size}, week {period.key} ({result.received} received, {result.pairs} pairs): "
         f"{result.digest_seconds:.2f} s (target <= {TARGET_SECONDS:.0f} s); grouped count by product "
         f"{result.reference_seconds:.3f} s, ratio {ratio:.1f} (target <= {TARGET_RATIO:.0f}); peak memory "
-        f"+{memory:.0f} MB (target <= {TARGET_MEMORY_MB:.0f} MB) {verdict(ok)}"
+        f"+{memory:.1f} MB over {result.rss_before_mb:.0f} MB (target <= {TARGET_MEMORY_MB:.0f} MB) {verdict(ok)}"
     )

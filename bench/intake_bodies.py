@@ -20,6 +20,8 @@ from pv_service.reference import ReferenceData
 OUTCOMES = ("recovered", "recovering", "not_recovered", "recovered_with_sequelae", "unknown")
 ACTIONS = ("dose_reduced", "dose_unchanged", "withdrawn", "dose_increased")
 SERIOUS_SHARE = 0.1
+# Free texts as reporters type them: the term, sometimes with a word of context.
+QUALIFIERS = ("", " le matin", " après la prise du soir", " depuis quelques jours", " (intensité variable)")
 
 
 @dataclass
@@ -60,7 +62,7 @@ def _reaction(rng: random.Random, reference: ReferenceData, onset: date, last_da
     term = reference.reactions[rng.choice(sorted(reference.reactions))]
     end = None if rng.random() < 0.5 else min(last_day, onset + timedelta(days=rng.randint(1, 20)))
     return {
-        "text": f"{term.fr} signalé(e) par le patient",
+        "text": term.fr + rng.choice(QUALIFIERS),
         "code": term.code,
         "onset_date": onset.isoformat(),
         "end_date": end.isoformat() if end else None,

@@ -80,7 +80,8 @@ FIGURES: dict[str, Callable[[Settings, Sizes], str]] = {
 def _arguments() -> argparse.Namespace:
     defaults = Sizes()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("figures", nargs="*", choices=[*FIGURES, []], default=list(FIGURES))
+    # argparse checks a positional's empty default against the choices, hence the [] choice: none = all.
+    parser.add_argument("figures", nargs="*", choices=[*FIGURES, []], default=[], help="default: every figure")
     parser.add_argument("--database-url", default=None, help="an empty database per figure (default: temp SQLite)")
     parser.add_argument(
         "--scale", choices=("default", "spec"), default="default", help="'spec': the SPEC §9 sizes (takes long)"
