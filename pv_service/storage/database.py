@@ -8,6 +8,7 @@ the write lock.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -52,13 +53,33 @@ def create_engine(url: str) -> AsyncEngine:
     return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
 
+def _one_writer_at_a_time() -> type[AsyncSession]:
+    """SQLite admits one writer: queue this process's writers on an asyncio lock rather than in SQLite's
+    busy handler, which sleeps in steps and leaves the lock idle between them."""
+    lock = asyncio.Lock()
+
+    class SerialisedWriteSession(AsyncSession):
+        async def __aenter__(self) -> SerialisedWriteSession:
+            await lock.acquire()
+            return self
+
+        async def __aexit__(self, *exc_info: object) -> None:
+            try:
+                await super().__aexit__(*exc_info)
+            finally:
+                lock.release()
+
+    return SerialisedWriteSession
+
+
 class Database:
     """The engine and the two session factories an instance works with."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = create_engine(url)
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        session_class = _one_writer_at_a_time() if url.startswith("sqlite") else AsyncSession
+        self.sessions = async_sessionmaker(self.engine, class_=session_class, expire_on_commit=False)
         self.read_sessions = async_sessionmaker(
             self.engine.execution_options(**{_READ_ONLY: True}), expire_on_commit=False
         )

@@ -108,7 +108,7 @@ class Patient(Base):
     nir_consent: Mapped[bool] = mapped_column(Boolean)
     legal_status: Mapped[str] = mapped_column(String(16))
 
-    withdrawal: Mapped[Withdrawal | None] = relationship(back_populates="patient", lazy="selectin")
+    withdrawal: Mapped[Withdrawal | None] = relationship(back_populates="patient", lazy="joined")
 
 
 class Prescription(Base):
@@ -232,7 +232,8 @@ class Case(Base):
     duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
     nullification_reason: Mapped[str | None] = mapped_column(String(500))
 
-    __table_args__ = (Index("ix_cases_queue", "priority", "triage_due", "received_at", "id"),)
+    # The queue's order, with the state so that filtering on it needs no row lookup.
+    __table_args__ = (Index("ix_cases_queue", "priority", "triage_due", "received_at", "id", "state"),)
 
 
 class CaseVersion(Base):

@@ -1,0 +1,28 @@
+"""queue index carries the state
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-11-22 23:50:00
+
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = "0005"
+down_revision: str | None = "0004"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("cases", schema=None) as batch_op:
+        batch_op.drop_index("ix_cases_queue")
+        batch_op.create_index("ix_cases_queue", ["priority", "triage_due", "received_at", "id", "state"], unique=False)
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("cases", schema=None) as batch_op:
+        batch_op.drop_index("ix_cases_queue")
+        batch_op.create_index("ix_cases_queue", ["priority", "triage_due", "received_at", "id"], unique=False)
