@@ -22,6 +22,16 @@ from pv_service.storage.models import Case, CaseReaction, Dispensation, Patient,
 
 K = TypeVar("K")
 STREAM_BATCH = 10_000
+# What a dispensation supplied, and of which product.
+SUPPLY_COLUMNS = (
+    Dispensation.id,
+    Dispensation.prescription_id,
+    Dispensation.patient_id,
+    Dispensation.date,
+    Dispensation.quantity,
+    Dispensation.days_supply,
+    Prescription.product,
+)
 LINK_CHUNK = 500
 
 
@@ -77,13 +87,7 @@ async def _prescription_findings(
 ) -> tuple[list[rules.Finding], int]:
     query = (
         select(
-            Dispensation.id,
-            Dispensation.prescription_id,
-            Dispensation.patient_id,
-            Dispensation.date,
-            Dispensation.quantity,
-            Dispensation.days_supply,
-            Prescription.product,
+            *SUPPLY_COLUMNS,
             Prescription.start_date,
             Prescription.days,
             Prescription.secure,
@@ -146,15 +150,7 @@ async def _reported_dose_findings(
     if not reported:
         return []
     supply_query = (
-        select(
-            Dispensation.id,
-            Dispensation.prescription_id,
-            Dispensation.patient_id,
-            Dispensation.date,
-            Dispensation.quantity,
-            Dispensation.days_supply,
-            Prescription.product,
-        )
+        select(*SUPPLY_COLUMNS)
         .join(Prescription, Prescription.id == Dispensation.prescription_id)
         .where(Dispensation.date <= period.last, Dispensation.patient_id.in_(sorted({p for p, _ in reported})))
         .order_by(Dispensation.patient_id, Prescription.product, Dispensation.date)
