@@ -141,11 +141,6 @@ def field_error_at(path: str, text: str) -> FieldError:
     return FieldError(path, "invalid_value", f"'{path}' has a value that is not allowed: {text}.")
 
 
-def malformed(exc: msgspec.DecodeError) -> Problem:
-    error = decode_error_to_field_error(str(exc))
-    return Problem(400, error.message, [error])
-
-
 # --- conversion of everything else ---------------------------------------------------------------
 
 

@@ -29,7 +29,6 @@ from pv_service.storage.models import Anomaly, Case, CaseReaction, Digest, Patie
 PRIORITIES = ("P1", "P2", "P3", "P4", "P5")
 EXCLUDED_STATES = ("nullified", "duplicate")
 BASELINE_WEEKS = 12
-WINDOWS = ("cumulative", "last_12_weeks")
 
 
 class DigestPair(msgspec.Struct, frozen=True, kw_only=True):

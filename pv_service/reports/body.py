@@ -27,18 +27,6 @@ SpecialSituation = Literal[
     "breastfeeding_exposure",
     "lack_of_efficacy",
 ]
-Criterion = Literal[
-    "death", "life_threatening", "hospitalisation", "disability", "congenital_anomaly", "medically_important"
-]
-CRITERIA: tuple[Criterion, ...] = (
-    "death",
-    "life_threatening",
-    "hospitalisation",
-    "disability",
-    "congenital_anomaly",
-    "medically_important",
-)
-
 DailyDoseMg = Annotated[float, msgspec.Meta(ge=0, le=1000)]
 WeightKg = Annotated[float, msgspec.Meta(ge=0.3, le=400)]
 Code = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]

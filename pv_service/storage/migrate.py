@@ -12,8 +12,6 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
 from pv_service.storage.database import Database
@@ -41,15 +39,3 @@ async def upgrade(database: Database, revision: str = "head") -> None:
         if database.dialect == "postgresql":
             await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
         await connection.run_sync(_upgrade_on, config, revision)
-
-
-def _current_on(sync_connection: Any) -> str | None:
-    return MigrationContext.configure(sync_connection).get_current_revision()
-
-
-async def is_up_to_date(database: Database) -> bool:
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    async with database.read_session() as session:
-        connection = await session.connection()
-        current = await connection.run_sync(_current_on)
-    return current == head
