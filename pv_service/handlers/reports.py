@@ -6,6 +6,7 @@ Refusals come in SPEC §14's order: 401, 403 (guards), then 404 for a patient or
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import msgspec
@@ -15,7 +16,7 @@ from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody
 from pv_service.auth import allow
 from pv_service.context import ServiceContext
 from pv_service.di import Context, CurrentCaller
-from pv_service.errors import Problem, not_found, problem_responses
+from pv_service.errors import not_found, problem_responses
 from pv_service.pagination import DEFAULT_LIMIT, Limit, Page
 from pv_service.reports import service
 from pv_service.reports.body import ReportBody
@@ -55,18 +56,17 @@ async def patient_within_reach_first(request: Request[Any, Any, Any]) -> None:
             raise not_found("patient")
 
 
-async def case_within_reach_first(request: Request[Any, Any, Any]) -> None:
-    """404 for a case outside reach, then 412 for a stale If-Match, before the body is decoded."""
-    context: ServiceContext = request.app.state.context
-    try:
-        case_id = int(request.path_params["case_id"])
-    except (KeyError, ValueError):
-        raise not_found("case") from None
-    async with context.database.read_session() as session:
-        case = await service.reachable_case(session, request.user, case_id)
-        if_match = request.headers.get("if-match")
-        if if_match is not None and if_match != service.etag_of(case):
-            raise Problem(412, "The case has changed since you read it; read it again.")
+def case_and_precondition_first(*, if_match_required: bool) -> Callable[[Request[Any, Any, Any]], Awaitable[None]]:
+    """A hook answering 404 for a case outside reach, then 428 / 412 for a missing or stale If-Match, before
+    the body is decoded; the service checks again under the row lock."""
+
+    async def check(request: Request[Any, Any, Any]) -> None:
+        context: ServiceContext = request.app.state.context
+        async with context.database.read_session() as session:
+            case = await service.reachable_case(session, request.user, request.path_params["case_id"])
+        service.check_if_match(case, request.headers.get("if-match"), required=if_match_required)
+
+    return check
 
 
 @post(
@@ -89,7 +89,7 @@ async def submit_report(
     "/api/v1/reports/{case_id:int}/follow-ups",
     tags=["reports"],
     guards=[allow(*CASE_READERS)],
-    before_request=case_within_reach_first,
+    before_request=case_and_precondition_first(if_match_required=False),
     status_code=201,
     responses=problem_responses(400, 403, 404, 409, 412, 413, 422),
     summary="Send follow-up information: the whole report as now known, kept as a new version",

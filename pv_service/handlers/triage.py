@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from litestar import Request, Response, get, post
+from litestar import Response, get, post
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 from litestar.response import Stream
 
 from pv_service.auth import allow
-from pv_service.context import ServiceContext
 from pv_service.di import Context, CurrentCaller
-from pv_service.errors import Problem, problem_responses
-from pv_service.handlers.reports import CASE_READERS
+from pv_service.errors import problem_responses
+from pv_service.handlers.reports import CASE_READERS, case_and_precondition_first
 from pv_service.pagination import DEFAULT_LIMIT, Limit, Page
-from pv_service.reports import service as reports
 from pv_service.reports.views import CaseDetail
 from pv_service.triage import queue
 from pv_service.triage.actions import TriageAction
@@ -23,18 +21,6 @@ from pv_service.triage.service import AuditItem, apply_action, case_audit
 State = Literal["received", "in_triage", "assessed", "awaiting_follow_up", "duplicate", "closed", "nullified"]
 Priority = Literal["P1", "P2", "P3", "P4", "P5"]
 IfMatch = Annotated[str | None, HeaderParameter(name="If-Match")]
-
-
-async def case_then_precondition_first(request: Request[Any, Any, Any]) -> None:
-    """404 for an unknown case, then 428 / 412 for a missing or stale If-Match, before the body is judged."""
-    context: ServiceContext = request.app.state.context
-    async with context.database.read_session() as session:
-        case = await reports.reachable_case(session, request.user, int(request.path_params["case_id"]))
-    if_match = request.headers.get("if-match")
-    if if_match is None:
-        raise Problem(428, "Send the case's ETag in If-Match.")
-    if if_match != reports.etag_of(case):
-        raise Problem(412, "The case has changed since you read it; read it again.")
 
 
 @get(
@@ -80,7 +66,7 @@ async def triage_queue(
     "/api/v1/reports/{case_id:int}/actions",
     tags=["triage"],
     guards=[allow("pv_staff")],
-    before_request=case_then_precondition_first,
+    before_request=case_and_precondition_first(if_match_required=True),
     status_code=200,
     responses=problem_responses(400, 403, 404, 409, 412, 413, 422, 428),
     summary="A triage action on a case (assign, start, code, set_seriousness, assess, …); If-Match required",

@@ -70,6 +70,16 @@ def etag_of(case: Case) -> str:
     return f'"{case.id}.{case.revision}"'
 
 
+def check_if_match(case: Case, if_match: str | None, *, required: bool) -> None:
+    """428 when an If-Match is required and missing, 412 when it names another state of the case."""
+    if if_match is None:
+        if required:
+            raise Problem(428, "Send the case's ETag in If-Match.")
+        return
+    if if_match != etag_of(case):
+        raise Problem(412, "The case has changed since you read it; read it again.")
+
+
 def is_overdue(case: Case, now: datetime) -> bool:
     return (case.forwarded_at is None and now > case.forward_due) or (
         case.state == "received" and now > case.triage_due
@@ -514,9 +524,8 @@ async def follow_up(
 ) -> CaseAnswer:
     received_at = utc_now()
     async with context.database.session() as session, session.begin():
-        case = await reachable_case(session, caller, case_id)
-        if if_match is not None and if_match != etag_of(case):
-            raise Problem(412, "The case has changed since you read it; read it again.")
+        case = await reachable_case(session, caller, case_id, lock=True)
+        check_if_match(case, if_match, required=False)
         if case.state == "nullified":
             raise conflict("A nullified case takes no follow-up.")
         patient = await session.get(Patient, case.patient_id)

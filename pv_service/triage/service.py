@@ -18,12 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pv_service.audit import record_audit
 from pv_service.clock import utc_now
 from pv_service.context import ServiceContext
-from pv_service.errors import Problem, conflict, rule_violation
+from pv_service.errors import conflict, rule_violation
 from pv_service.pagination import Page, decode_cursor, encode_cursor
 from pv_service.reports import views
 from pv_service.reports.assessment import reported_criteria
 from pv_service.reports.service import (
     case_detail,
+    check_if_match,
     current_reactions,
     etag_of,
     latest_body,
@@ -224,10 +225,7 @@ async def apply_action(
     name = _action_name(action)
     async with context.database.session() as session, session.begin():
         case = await reachable_case(session, caller, case_id, lock=True)
-        if if_match is None:
-            raise Problem(428, "Send the case's ETag in If-Match.")
-        if if_match != etag_of(case):
-            raise Problem(412, "The case has changed since you read it; read it again.")
+        check_if_match(case, if_match, required=True)
         if not is_allowed(name, case.state):
             raise conflict(f"'{name}' is not allowed while the case is {case.state}.")
         step = _Step(session, context, caller, case)
