@@ -14,7 +14,7 @@ import pytest
 
 from pv_service.config import PROJECT_ROOT
 from pv_service.demo_data import demo_professionals, generate_registry
-from pv_service.registry.records import ImportRecord
+from pv_service.registry.schemas import ImportRecord
 
 TODAY = date(2025, 6, 30)
 EARLY_TODAY = date(2023, 1, 15)

@@ -1,8 +1,8 @@
 """Bulk import of registry NDJSON (SPEC §2, §12): per-line results, valid lines kept, idempotent.
 
 Lines may come in any order, so the whole file is decoded first and the records applied kind by kind
-in dependency order (professionals before the patients that name them, withdrawals before the records
-they restrict). Each kind is looked up in bulk before its records are applied.
+in the order of ``KINDS``. Each kind is looked up in bulk before its records are applied.
+``pv_service.registry.service.import_ndjson`` puts the pieces together for every caller.
 """
 
 from __future__ import annotations
@@ -15,44 +15,13 @@ import msgspec
 from pv_service.config import Settings
 from pv_service.errors import decode_error_to_field_error
 from pv_service.reference import ReferenceData
-from pv_service.registry.records import (
-    ConsultationRecord,
-    DispensationRecord,
-    ImportRecord,
-    PatientRecord,
-    PrescriptionRecord,
-    ProfessionalRecord,
-    TitrationStepRecord,
-    WithdrawalRecord,
-)
+from pv_service.registry.kinds import KIND_OF_RECORD, KINDS
+from pv_service.registry.schemas import ImportLineError, ImportRecord, ImportReport
 from pv_service.registry.writer import Outcome, RecordRefused, RegistryWriter
 from pv_service.rules.field_error import FieldError
 from pv_service.storage.database import Database
 
-APPLY_ORDER: tuple[type[Any], ...] = (
-    ProfessionalRecord,
-    PatientRecord,
-    WithdrawalRecord,
-    PrescriptionRecord,
-    DispensationRecord,
-    TitrationStepRecord,
-    ConsultationRecord,
-)
-
-
-class ImportLineError(msgspec.Struct, frozen=True):
-    line: int
-    field: str
-    code: str
-    message: str
-
-
-class ImportReport(msgspec.Struct):
-    total: int = 0
-    accepted: int = 0
-    unchanged: int = 0
-    failed: int = 0
-    errors: list[ImportLineError] = msgspec.field(default_factory=list)
+__all__ = ["ImportReport", "NdjsonLines", "RegistryImport"]
 
 
 class NdjsonLines:
@@ -89,7 +58,12 @@ class RegistryImport:
         self.actor = actor
         self.report = ImportReport()
         self._decoder = msgspec.json.Decoder(ImportRecord)
-        self._records: dict[type[Any], list[tuple[int, Any]]] = {kind: [] for kind in APPLY_ORDER}
+        self._records: dict[str, list[tuple[int, Any]]] = {kind.tag: [] for kind in KINDS}
+
+    @property
+    def decoded(self) -> int:
+        """How many lines decoded into a record, to be applied."""
+        return sum(len(records) for records in self._records.values())
 
     def add_lines(self, lines: list[tuple[int, bytes]]) -> None:
         for number, raw in lines:
@@ -99,35 +73,30 @@ class RegistryImport:
             except msgspec.DecodeError as exc:
                 self._fail(number, [decode_error_to_field_error(str(exc))])
                 continue
-            self._records[type(record)].append((number, record))
+            self._records[KIND_OF_RECORD[type(record)].tag].append((number, record))
 
     def _fail(self, number: int, errors: list[FieldError]) -> None:
         self.report.failed += 1
         self.report.errors.extend(ImportLineError(number, e.field, e.code, e.message) for e in errors)
 
     async def apply(self, database: Database, progress: Callable[[int], None] | None = None) -> ImportReport:
+        """Applies the decoded records; ``progress`` is told of each record applied."""
         async with database.session() as session, session.begin():
             writer = RegistryWriter(
-                session,
-                reference=self.reference,
-                settings=self.settings,
-                actor=self.actor,
-                update_existing=True,
-                audit_new=False,
+                session, reference=self.reference, settings=self.settings, actor=self.actor, importing=True
             )
-            for kind in APPLY_ORDER:
-                records = self._records[kind]
-                await self._prefetch(writer, kind, [r for _, r in records])
-                if kind is TitrationStepRecord:
-                    records.sort(key=lambda item: (item[1].registry_id, item[1].date))
-                apply = getattr(writer, _METHOD[kind])
+            for kind in KINDS:
+                records = self._records[kind.tag]
+                if kind.apply_order is not None:
+                    records.sort(key=lambda item, order=kind.apply_order: order(item[1]))
+                await writer.prefetch(kind, [record for _, record in records])
                 for number, record in records:
                     try:
-                        outcome = await apply(record)
+                        applied = await writer.apply_prefetched(kind, record)
                     except RecordRefused as refused:
                         self._fail(number, refused.errors)
                     else:
-                        if outcome is Outcome.UNCHANGED:
+                        if applied.outcome is Outcome.UNCHANGED:
                             self.report.unchanged += 1
                         else:
                             self.report.accepted += 1
@@ -148,40 +117,3 @@ class RegistryImport:
             )
             await writer.flush()
         return self.report
-
-    @staticmethod
-    async def _prefetch(writer: RegistryWriter, kind: type[Any], records: list[Any]) -> None:
-        if not records:
-            return
-        if kind is ProfessionalRecord:
-            await writer.prefetch_users(r.rpps for r in records)
-        elif kind is PatientRecord:
-            await writer.prefetch_users(
-                rpps for r in records for rpps in (r.reference_prescriber, r.city_doctor, r.pharmacist) if rpps
-            )
-            await writer.prefetch_patients(r.registry_id for r in records)
-        elif kind is WithdrawalRecord:
-            await writer.prefetch_patients(r.registry_id for r in records)
-        elif kind is PrescriptionRecord:
-            await writer.prefetch_users(r.prescriber for r in records)
-            await writer.prefetch_patients(r.registry_id for r in records)
-            await writer.prefetch_prescriptions(r.id for r in records)
-        elif kind is DispensationRecord:
-            await writer.prefetch_users(r.pharmacist for r in records)
-            await writer.prefetch_prescriptions(r.prescription_id for r in records)
-            await writer.prefetch_dispensations(r.id for r in records)
-        elif kind is TitrationStepRecord:
-            await writer.prefetch_steps(await writer.patient_ids({r.registry_id for r in records}))
-        elif kind is ConsultationRecord:
-            await writer.prefetch_consultations(await writer.patient_ids({r.registry_id for r in records}))
-
-
-_METHOD = {
-    ProfessionalRecord: "professional",
-    PatientRecord: "patient",
-    WithdrawalRecord: "withdrawal",
-    PrescriptionRecord: "prescription",
-    DispensationRecord: "dispensation",
-    TitrationStepRecord: "titration_step",
-    ConsultationRecord: "consultation",
-}

@@ -1,234 +1,190 @@
-"""Registry use cases of the API: read patients within reach, record what professionals do.
+"""Registry use cases: read patients within reach, record what professionals do, import NDJSON.
 
-Each call is one transaction: it loads with storage, decides with the rules (through the writer), stores
-and audits, and commits before the handler answers.
+Each call is one transaction: it loads through the repository, decides with the seed rules (through the
+writer and the record kinds), stores and audits, and commits before the caller answers. Two writers
+racing on one natural key are told to retry (409), with nothing written.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterable, Callable, Iterable
+from typing import Any, Literal
 
 import msgspec
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.exc import IntegrityError
 
 from pv_service.context import ServiceContext
-from pv_service.errors import Problem, not_found
+from pv_service.errors import Problem, conflict, not_found, rule_violation
 from pv_service.pagination import Page, decode_cursor, encode_cursor
-from pv_service.registry import views
-from pv_service.registry.importer import ImportReport, NdjsonLines, RegistryImport
-from pv_service.registry.reach import patients_within_reach
-from pv_service.registry.records import (
-    ConsultationBody,
-    ConsultationRecord,
-    DispensationBody,
-    DispensationRecord,
-    PrescriptionBody,
-    PrescriptionRecord,
-    TitrationStepBody,
-    TitrationStepRecord,
-    WithdrawalBody,
-    WithdrawalRecord,
+from pv_service.registry import repository
+from pv_service.registry.importer import NdjsonLines, RegistryImport
+from pv_service.registry.kinds import (
+    CONSULTATIONS,
+    DISPENSATIONS,
+    PRESCRIPTIONS,
+    TITRATION_STEPS,
+    ApiRecording,
+    RecordKind,
+)
+from pv_service.registry.schemas import (
+    ImportReport,
+    PatientDetail,
+    PatientView,
+    patient_detail,
+    patient_view,
+    record_view,
 )
 from pv_service.registry.writer import Outcome, RecordRefused, RegistryWriter
-from pv_service.storage.models import (
-    Consultation,
-    Dispensation,
-    Patient,
-    Prescription,
-    TitrationStep,
-)
-from pv_service.users import Caller
+from pv_service.users.schemas import Caller
+
+CONCURRENT_CHANGE = "The record changed concurrently; nothing was written. Retry the request."
+
+ImportStage = Literal["reading", "importing"]
+ImportProgress = Callable[[ImportStage, int, int | None], None]
+"""Told ``(stage, done, total)``: bytes read so far (total unknown), then records applied of those decoded."""
 
 
-def _writer(session: AsyncSession, context: ServiceContext, caller: Caller) -> RegistryWriter:
-    return RegistryWriter(
-        session,
-        reference=context.reference,
-        settings=context.settings,
-        actor=caller.rpps,
-        update_existing=False,
-        audit_new=True,
-    )
+# --- reading -------------------------------------------------------------------------------------
+
+
+async def list_patients(context: ServiceContext, caller: Caller, cursor: str | None, limit: int) -> Page[PatientView]:
+    after = decode_cursor(cursor, (str,))[0] if cursor else None
+    async with context.database.read_session() as session:
+        patients = await repository.patients_page(session, caller, after=after, limit=limit + 1)
+    shown = patients[:limit]
+    next_cursor = encode_cursor([shown[-1].registry_id]) if len(patients) > limit else None
+    return Page(items=[patient_view(p) for p in shown], next_cursor=next_cursor)
+
+
+async def get_patient(context: ServiceContext, caller: Caller, registry_id: str) -> PatientDetail:
+    async with context.database.read_session() as session:
+        patient = await repository.reachable_patient(session, caller, registry_id)
+        if patient is None:
+            raise not_found("patient")
+
+        async def views(kind: RecordKind[Any], *order_by: str) -> list[Any]:
+            assert kind.api is not None
+            rows = await repository.patient_records(session, kind.table, patient.id, order_by)
+            return [record_view(kind.api.view, row, patient.registry_id) for row in rows]
+
+        return patient_detail(
+            patient,
+            prescriptions=await views(PRESCRIPTIONS, "start_date", "id"),
+            dispensations=await views(DISPENSATIONS, "date", "id"),
+            titration_steps=await views(TITRATION_STEPS, "date"),
+            consultations=await views(CONSULTATIONS, "date", "kind"),
+        )
+
+
+# --- recording -----------------------------------------------------------------------------------
+
+
+def _import_record(
+    record: type[msgspec.Struct], api: ApiRecording, body: msgspec.Struct, caller: Caller, registry_id: str | None
+) -> Any:
+    """The import record an API body stands for: the path's registry id, a new id, the caller's RPPS."""
+    fields = msgspec.structs.asdict(body)
+    if api.id_prefix is not None and fields.get("id") is None:
+        fields["id"] = f"{api.id_prefix}-{secrets.token_hex(6).upper()}"
+    if api.caller_field is not None and fields.get(api.caller_field) is None:
+        fields[api.caller_field] = caller.rpps
+    if registry_id is not None:
+        fields["registry_id"] = registry_id
+    return record(**fields)
 
 
 def _refusal(refused: RecordRefused) -> Problem:
     if refused.status == 409:
-        return Problem(409, "A record with this key already exists with other content.", refused.errors)
-    return Problem(422, f"{len(refused.errors)} rule(s) broken; see errors.", refused.errors)
+        return conflict("A record with this key already exists with other content.", refused.errors)
+    return rule_violation(refused.errors)
 
 
-async def _reachable_patient(session: AsyncSession, caller: Caller, registry_id: str) -> Patient:
-    patient = await session.scalar(
-        select(Patient).where(Patient.registry_id == registry_id, patients_within_reach(caller))
-    )
-    if patient is None:
-        raise not_found("patient")
-    return patient
-
-
-async def list_patients(context: ServiceContext, caller: Caller, cursor: str | None, limit: int) -> Page[Any]:
-    query = select(Patient).where(patients_within_reach(caller)).order_by(Patient.registry_id).limit(limit + 1)
-    if cursor:
-        (after,) = decode_cursor(cursor, (str,))
-        query = query.where(Patient.registry_id > after)
-    async with context.database.read_session() as session:
-        rows = list(await session.scalars(query))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = encode_cursor([rows[-1].registry_id]) if more else None
-    return Page(items=[views.patient_view(p) for p in rows], next_cursor=next_cursor)
-
-
-async def get_patient(context: ServiceContext, caller: Caller, registry_id: str) -> views.PatientDetail:
-    async with context.database.read_session() as session:
-        patient = await _reachable_patient(session, caller, registry_id)
-        pid = patient.id
-        prescriptions = await session.scalars(
-            select(Prescription)
-            .where(Prescription.patient_id == pid)
-            .order_by(Prescription.start_date, Prescription.id)
-        )
-        dispensations = await session.scalars(
-            select(Dispensation).where(Dispensation.patient_id == pid).order_by(Dispensation.date, Dispensation.id)
-        )
-        steps = await session.scalars(
-            select(TitrationStep).where(TitrationStep.patient_id == pid).order_by(TitrationStep.date)
-        )
-        consultations = await session.scalars(
-            select(Consultation).where(Consultation.patient_id == pid).order_by(Consultation.date, Consultation.kind)
-        )
-        return views.patient_detail(patient, list(prescriptions), list(dispensations), list(steps), list(consultations))
-
-
-def _generated_id(prefix: str) -> str:
-    return f"{prefix}-{secrets.token_hex(6).upper()}"
-
-
-async def _record_for_patient(
+async def add_record(
     context: ServiceContext,
     caller: Caller,
-    registry_id: str,
-    record: Any,
-    apply: Callable[[RegistryWriter], Any],
-    load: Callable[[AsyncSession, Patient], Any],
+    kind: RecordKind[Any],
+    body: msgspec.Struct,
+    *,
+    registry_id: str | None = None,
 ) -> tuple[Any, bool]:
-    async with context.database.session() as session, session.begin():
-        patient = await _reachable_patient(session, caller, registry_id)
-        writer = _writer(session, context, caller)
-        try:
-            outcome = await apply(writer)(record)
-        except RecordRefused as refused:
-            raise _refusal(refused) from None
-        await writer.flush()
-        view = await load(session, patient)
-    return view, outcome is Outcome.ACCEPTED
+    """Records what a professional did, as a record of ``kind``; answers the stored record's view and whether
+    it is new (the same content again is a replay, answered as stored).
+
+    With ``registry_id`` (the path's), the patient must be within the caller's reach (404 otherwise); a
+    dispensation names its prescription instead, and a pharmacist may dispense against any known one,
+    which brings the patient within their reach."""
+    api = kind.api
+    assert api is not None, f"{kind.tag} records are not recorded through the API"
+    record = _import_record(kind.record, api, body, caller, registry_id)
+    try:
+        async with context.database.session() as session, session.begin():
+            if registry_id is not None and await repository.reachable_patient(session, caller, registry_id) is None:
+                raise not_found("patient")
+            writer = RegistryWriter(session, reference=context.reference, settings=context.settings, actor=caller.rpps)
+            try:
+                applied = await writer.apply(kind, record)
+            except RecordRefused as refused:
+                raise _refusal(refused) from None
+            await writer.flush()
+            stored = await repository.stored_record(session, kind.table, kind.natural_key(applied.row))
+    except IntegrityError:
+        # Another writer stored a row with the same key since this one looked.
+        raise conflict(CONCURRENT_CHANGE) from None
+    assert stored is not None
+    return record_view(api.view, stored, stored["registry_id"]), applied.outcome is Outcome.ACCEPTED
 
 
-def _fields(body: msgspec.Struct) -> dict[str, Any]:
-    return msgspec.structs.asdict(body)
+# --- importing -----------------------------------------------------------------------------------
 
 
-async def add_prescription(
-    context: ServiceContext, caller: Caller, registry_id: str, body: PrescriptionBody
-) -> tuple[views.PrescriptionView, bool]:
-    fields = _fields(body)
-    record = PrescriptionRecord(
-        **{**fields, "id": body.id or _generated_id("RX"), "prescriber": body.prescriber or caller.rpps},
-        registry_id=registry_id,
-    )
-
-    async def load(session: AsyncSession, patient: Patient) -> views.PrescriptionView:
-        row = await session.get(Prescription, record.id)
-        assert row is not None
-        return views.prescription_view(row, patient.registry_id)
-
-    return await _record_for_patient(context, caller, registry_id, record, lambda w: w.prescription, load)
+async def _each(chunks: AsyncIterable[bytes] | Iterable[bytes]) -> AsyncIterable[bytes]:
+    if isinstance(chunks, AsyncIterable):
+        async for chunk in chunks:
+            yield chunk
+    else:
+        for chunk in chunks:
+            yield chunk
 
 
-async def add_titration_step(
-    context: ServiceContext, caller: Caller, registry_id: str, body: TitrationStepBody
-) -> tuple[views.TitrationStepView, bool]:
-    record = TitrationStepRecord(**_fields(body), registry_id=registry_id)
+def _records_applied(progress: ImportProgress, total: int) -> Callable[[int], None]:
+    done = 0
+    progress("importing", done, total)
 
-    async def load(session: AsyncSession, patient: Patient) -> views.TitrationStepView:
-        row = await session.scalar(
-            select(TitrationStep).where(TitrationStep.patient_id == patient.id, TitrationStep.date == record.date)
-        )
-        assert row is not None
-        return views.titration_step_view(row, patient.registry_id)
+    def tell(count: int) -> None:
+        nonlocal done
+        done += count
+        progress("importing", done, total)
 
-    return await _record_for_patient(context, caller, registry_id, record, lambda w: w.titration_step, load)
+    return tell
 
 
-async def add_consultation(
-    context: ServiceContext, caller: Caller, registry_id: str, body: ConsultationBody
-) -> tuple[views.ConsultationView, bool]:
-    record = ConsultationRecord(**_fields(body), registry_id=registry_id)
-
-    async def load(session: AsyncSession, patient: Patient) -> views.ConsultationView:
-        row = await session.scalar(
-            select(Consultation).where(
-                Consultation.patient_id == patient.id,
-                Consultation.date == record.date,
-                Consultation.kind == record.kind,
-            )
-        )
-        assert row is not None
-        return views.consultation_view(row, patient.registry_id)
-
-    return await _record_for_patient(context, caller, registry_id, record, lambda w: w.consultation, load)
-
-
-async def add_withdrawal(
-    context: ServiceContext, caller: Caller, registry_id: str, body: WithdrawalBody
-) -> tuple[views.WithdrawalView, bool]:
-    record = WithdrawalRecord(**_fields(body), registry_id=registry_id)
-
-    async def load(session: AsyncSession, patient: Patient) -> views.WithdrawalView:
-        await session.refresh(patient, ["withdrawal"])
-        assert patient.withdrawal is not None
-        return views.withdrawal_view(patient.withdrawal, patient.registry_id)
-
-    return await _record_for_patient(context, caller, registry_id, record, lambda w: w.withdrawal, load)
-
-
-async def add_dispensation(
-    context: ServiceContext, caller: Caller, body: DispensationBody
-) -> tuple[views.DispensationView, bool]:
-    """A pharmacist may dispense against any known prescription; doing so brings the patient within reach."""
-    fields = _fields(body)
-    record = DispensationRecord(
-        **{**fields, "id": body.id or _generated_id("DS"), "pharmacist": body.pharmacist or caller.rpps}
-    )
-    async with context.database.session() as session, session.begin():
-        writer = _writer(session, context, caller)
-        try:
-            outcome = await writer.dispensation(record)
-        except RecordRefused as refused:
-            raise _refusal(refused) from None
-        await writer.flush()
-        row = await session.get(Dispensation, record.id)
-        assert row is not None
-        patient = await session.get(Patient, row.patient_id)
-        assert patient is not None
-        view = views.dispensation_view(row, patient.registry_id)
-    return view, outcome is Outcome.ACCEPTED
-
-
-async def import_stream(
-    context: ServiceContext, caller: Caller, chunks: AsyncIterator[bytes], max_bytes: int
+async def import_ndjson(
+    context: ServiceContext,
+    chunks: AsyncIterable[bytes] | Iterable[bytes],
+    *,
+    actor: str,
+    max_bytes: int | None = None,
+    progress: ImportProgress | None = None,
 ) -> ImportReport:
-    """The admin endpoint's import: the body is read as a stream and refused past ``max_bytes``."""
-    job = RegistryImport(reference=context.reference, settings=context.settings, actor=caller.rpps)
+    """Imports registry NDJSON read from ``chunks`` (cut anywhere) in one transaction, as ``actor``.
+
+    Past ``max_bytes`` the body is refused (413) before anything is written. ``progress`` is told of the
+    bytes read, then of the records applied. Every line gets its result in the report: the valid lines
+    are kept, the others listed with their field errors."""
+    job = RegistryImport(reference=context.reference, settings=context.settings, actor=actor)
     lines = NdjsonLines()
     received = 0
-    async for chunk in chunks:
+    async for chunk in _each(chunks):
         received += len(chunk)
-        if received > max_bytes:
+        if max_bytes is not None and received > max_bytes:
             raise Problem(413, f"An import body may hold at most {max_bytes} bytes.")
         job.add_lines(lines.feed(chunk))
+        if progress is not None:
+            progress("reading", received, None)
     job.add_lines(lines.finish())
-    return await job.apply(context.database)
+    try:
+        return await job.apply(context.database, progress=_records_applied(progress, job.decoded) if progress else None)
+    except IntegrityError:
+        # Another import or writer stored a row with a key of this file since this one looked.
+        raise conflict(CONCURRENT_CHANGE) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -16,6 +17,10 @@ from conftest import (
     Tokens,
 )
 from litestar.testing import AsyncTestClient
+from sqlalchemy import func, select
+
+from pv_service.storage.database import Database
+from pv_service.storage.models import Prescription
 
 RX = "/api/v1/patients/RC-000123/prescriptions"
 STEPS = "/api/v1/patients/RC-000123/titration-steps"
@@ -421,6 +426,20 @@ async def test_consultation_month_outside_the_schedule_is_400(client: AsyncTestC
     )
     assert response.status_code == 400
     assert response.json()["errors"][0]["field"] == "month"
+
+
+# --- concurrency ----------------------------------------------------------------------------------
+
+
+async def test_the_same_new_prescription_sent_twice_at_once_is_stored_once_without_a_500(
+    client: AsyncTestClient, registry: Tokens, database: Database
+) -> None:
+    headers = registry.headers(PRESCRIBER)
+    first, second = await asyncio.gather(*(client.post(RX, json=prescription(), headers=headers) for _ in range(2)))
+    # One writer stores it; the other replays it (200) or, racing on the key, is told to retry (409).
+    assert sorted((first.status_code, second.status_code)) in ([200, 201], [201, 409]), (first.text, second.text)
+    async with database.read_session() as session:
+        assert await session.scalar(select(func.count()).where(Prescription.id == "RX-NEW")) == 1
 
 
 # --- shape errors -----------------------------------------------------------------------------------

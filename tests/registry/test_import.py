@@ -13,7 +13,9 @@ from sqlalchemy import func, select
 
 from pv_service.app import create_app
 from pv_service.config import Settings
+from pv_service.context import ServiceContext
 from pv_service.demo_data import generate_registry
+from pv_service.registry.service import import_ndjson
 from pv_service.storage.database import Database
 from pv_service.storage.models import AuditEntry, Patient, Prescription
 
@@ -106,17 +108,10 @@ async def test_last_day_before_the_cutoff_is_accepted(settings: Settings) -> Non
     assert report.failed == 0
 
 
-async def test_malformed_line_is_reported_and_the_rest_kept(settings: Settings, database: Database) -> None:
-    from pv_service.reference import load_reference
-    from pv_service.registry.importer import NdjsonLines, RegistryImport
-
-    job = RegistryImport(reference=load_reference(settings.schemas_dir), settings=settings, actor="test")
-    lines = NdjsonLines()
+async def test_malformed_line_is_reported_and_the_rest_kept(context: ServiceContext) -> None:
     body = ndjson(registry_lines()[:5]) + b"{oops\n\n" + ndjson([patient("RC-7")])
-    for start in range(0, len(body), 7):  # chunk boundaries fall anywhere
-        job.add_lines(lines.feed(body[start : start + 7]))
-    job.add_lines(lines.finish())
-    report = await job.apply(database)
+    chunks = [body[start : start + 7] for start in range(0, len(body), 7)]  # chunk boundaries fall anywhere
+    report = await import_ndjson(context, chunks, actor="test")
     assert (report.total, report.accepted, report.failed) == (7, 6, 1)
     assert [(e.line, e.code) for e in report.errors] == [(6, "invalid_type")]
 

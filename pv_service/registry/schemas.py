@@ -1,4 +1,5 @@
-"""Registry records: the NDJSON import lines of SPEC §12 and the API bodies derived from them.
+"""The registry's msgspec Structs: the NDJSON import lines of SPEC §12, the API bodies derived from them,
+and what the API answers.
 
 An API body is the import record without ``type`` and without the ids its path carries; the import
 record adds those ids. Ranges checked here are shape errors (400 on the API, a line error on import).
@@ -6,10 +7,13 @@ record adds those ids. Ranges checked here are shape errors (400 on the API, a l
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
+
+from pv_service.storage.models import Patient
 
 Rpps = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{11}$", description="RPPS: 11 digits, Luhn key")]
 RegistryId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
@@ -134,3 +138,141 @@ ImportRecord = (
     | ConsultationRecord
     | WithdrawalRecord
 )
+
+
+# --- import report ------------------------------------------------------------------------------
+
+
+class ImportLineError(msgspec.Struct, frozen=True):
+    line: int
+    field: str
+    code: str
+    message: str
+
+
+class ImportReport(msgspec.Struct):
+    total: int = 0
+    accepted: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    errors: list[ImportLineError] = msgspec.field(default_factory=list)
+
+
+# --- views: the mirror's records as clients see them --------------------------------------------
+
+
+class WithdrawalView(msgspec.Struct, frozen=True):
+    registry_id: str
+    date: date
+    reason: str
+
+
+class PrescriptionView(msgspec.Struct, frozen=True):
+    id: str
+    registry_id: str
+    prescriber: str
+    product: str
+    daily_thc_mg: float
+    daily_cbd_mg: float
+    start_date: date
+    days: int
+    secure: bool
+    weaning: bool
+
+
+class DispensationView(msgspec.Struct, frozen=True):
+    id: str
+    prescription_id: str
+    registry_id: str
+    pharmacist: str
+    date: date
+    quantity: float
+    days_supply: int
+    weaning: bool
+
+
+class TitrationStepView(msgspec.Struct, frozen=True):
+    registry_id: str
+    date: date
+    daily_thc_mg: float
+    daily_cbd_mg: float
+
+
+class ConsultationView(msgspec.Struct, frozen=True):
+    registry_id: str
+    date: date
+    kind: str
+    month: int | None
+
+
+class PatientView(msgspec.Struct, frozen=True, kw_only=True):
+    registry_id: str
+    birth_year: int | None
+    sex: str
+    indication: str
+    reference_structure: str | None
+    inclusion_date: date
+    reference_prescriber: str
+    city_doctor: str | None
+    pharmacist: str | None
+    registry_consent: bool
+    nir_consent: bool
+    legal_status: str
+    status: Literal["active", "withdrawn"]
+    withdrawal: WithdrawalView | None
+
+
+class PatientDetail(PatientView, frozen=True, kw_only=True):
+    prescriptions: list[PrescriptionView]
+    dispensations: list[DispensationView]
+    titration_steps: list[TitrationStepView]
+    consultations: list[ConsultationView]
+
+
+V = TypeVar("V", bound=msgspec.Struct)
+
+
+def record_view(view: type[V], row: Mapping[str, Any], registry_id: str) -> V:
+    """A stored row of a patient's record as its view: the row's columns by name, and the patient's registry id."""
+    return msgspec.convert({**row, "registry_id": registry_id}, view)
+
+
+def _patient_fields(patient: Patient) -> dict[str, Any]:
+    withdrawal = patient.withdrawal
+    return {
+        "registry_id": patient.registry_id,
+        "birth_year": patient.birth_year,
+        "sex": patient.sex,
+        "indication": patient.indication,
+        "reference_structure": patient.reference_structure,
+        "inclusion_date": patient.inclusion_date,
+        "reference_prescriber": patient.reference_prescriber,
+        "city_doctor": patient.city_doctor,
+        "pharmacist": patient.pharmacist,
+        "registry_consent": patient.registry_consent,
+        "nir_consent": patient.nir_consent,
+        "legal_status": patient.legal_status,
+        "status": "withdrawn" if withdrawal else "active",
+        "withdrawal": WithdrawalView(patient.registry_id, withdrawal.date, withdrawal.reason) if withdrawal else None,
+    }
+
+
+def patient_view(patient: Patient) -> PatientView:
+    return PatientView(**_patient_fields(patient))
+
+
+def patient_detail(
+    patient: Patient,
+    *,
+    prescriptions: list[PrescriptionView],
+    dispensations: list[DispensationView],
+    titration_steps: list[TitrationStepView],
+    consultations: list[ConsultationView],
+) -> PatientDetail:
+    return PatientDetail(
+        **_patient_fields(patient),
+        prescriptions=prescriptions,
+        dispensations=dispensations,
+        titration_steps=titration_steps,
+        consultations=consultations,
+    )
