@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import msgspec
@@ -119,8 +120,13 @@ class RecordKind(Generic[R]):
     def _of_a_patient(self) -> bool:
         return "patient_id" in self.table.columns and "patient_id" not in self._copied
 
-    def key_of(self, row: Row) -> Key:
-        return tuple(row[column] for column in self.key)
+    @cached_property
+    def key_of(self) -> Callable[[Row], Key]:
+        """The row's natural key, as a tuple."""
+        if len(self.key) == 1:
+            (column,) = self.key
+            return lambda row: (row[column],)
+        return itemgetter(*self.key)
 
     def natural_key(self, row: Row) -> dict[str, Any]:
         """The row's key columns by name, to find the stored row."""

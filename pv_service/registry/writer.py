@@ -118,7 +118,6 @@ class RegistryWriter:
         row = kind.row(record, self.mirror)
         existing = self.mirror.row(kind, kind.key_of(row))
         values = {column: value for column, value in row.items() if column not in kind.key}
-        label = kind.label(record)
         if existing is None:
             if kind.set_on_insert is not None:
                 row.update(kind.set_on_insert())
@@ -126,7 +125,7 @@ class RegistryWriter:
             self._pending[kind.tag].append(row)
             self._pending_ids.add(id(row))
             if self.audit_new:
-                self._audit_entry(f"{kind.tag}.create", kind.tag, label, None, values)
+                self._audit_entry(f"{kind.tag}.create", kind.tag, kind.label(record), None, values)
             return Applied(Outcome.ACCEPTED, row)
         changed = {column: value for column, value in values.items() if existing[column] != value}
         if not changed:
@@ -143,7 +142,7 @@ class RegistryWriter:
         existing.update(changed)
         if id(existing) not in self._pending_ids:
             await repository.update_row(self.session, kind.table, kind.natural_key(existing), changed)
-        self._audit_entry(f"{kind.tag}.update", kind.tag, label, before, changed)
+        self._audit_entry(f"{kind.tag}.update", kind.tag, kind.label(record), before, changed)
         return Applied(Outcome.UPDATED, existing)
 
     # --- storing --------------------------------------------------------------------------------
