@@ -158,16 +158,16 @@ class ImportReport(msgspec.Struct):
     errors: list[ImportLineError] = msgspec.field(default_factory=list)
 
 
-# --- views: the mirror's records as clients see them --------------------------------------------
+# --- views: the mirror's records as clients see them, built from stored rows by field name -------
 
 
-class WithdrawalView(msgspec.Struct, frozen=True):
+class WithdrawalView(msgspec.Struct, frozen=True, kw_only=True):
     registry_id: str
     date: date
     reason: str
 
 
-class PrescriptionView(msgspec.Struct, frozen=True):
+class PrescriptionView(msgspec.Struct, frozen=True, kw_only=True):
     id: str
     registry_id: str
     prescriber: str
@@ -180,7 +180,7 @@ class PrescriptionView(msgspec.Struct, frozen=True):
     weaning: bool
 
 
-class DispensationView(msgspec.Struct, frozen=True):
+class DispensationView(msgspec.Struct, frozen=True, kw_only=True):
     id: str
     prescription_id: str
     registry_id: str
@@ -191,14 +191,14 @@ class DispensationView(msgspec.Struct, frozen=True):
     weaning: bool
 
 
-class TitrationStepView(msgspec.Struct, frozen=True):
+class TitrationStepView(msgspec.Struct, frozen=True, kw_only=True):
     registry_id: str
     date: date
     daily_thc_mg: float
     daily_cbd_mg: float
 
 
-class ConsultationView(msgspec.Struct, frozen=True):
+class ConsultationView(msgspec.Struct, frozen=True, kw_only=True):
     registry_id: str
     date: date
     kind: str
@@ -253,7 +253,11 @@ def _patient_fields(patient: Patient) -> dict[str, Any]:
         "nir_consent": patient.nir_consent,
         "legal_status": patient.legal_status,
         "status": "withdrawn" if withdrawal else "active",
-        "withdrawal": WithdrawalView(patient.registry_id, withdrawal.date, withdrawal.reason) if withdrawal else None,
+        "withdrawal": (
+            WithdrawalView(registry_id=patient.registry_id, date=withdrawal.date, reason=withdrawal.reason)
+            if withdrawal
+            else None
+        ),
     }
 
 
