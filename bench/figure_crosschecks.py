@@ -105,14 +105,16 @@ def _dispensation_row(record: dict[str, Any], prescription: Row, chunk: int) -> 
     }
 
 
-def registry_chunk(chunk: int, first_patient_id: int, today: date) -> RegistryChunk:
+def registry_chunk(context: ServiceContext, chunk: int, first_patient_id: int, today: date) -> RegistryChunk:
     """Rows of the chunk's patients and histories (withdrawals and consultations play no part here); the
     cases' subjects are each patient with the product of their first prescription."""
     rows = RegistryChunk()
     patient_ids: dict[str, int] = {}
     prescriptions: dict[str, Row] = {}
     products: dict[int, str] = {}
-    for record in generate_registry(patients=CHUNK_PATIENTS, seed=chunk, today=today):
+    for record in generate_registry(
+        patients=CHUNK_PATIENTS, seed=chunk, today=today, reference=context.reference, settings=context.settings
+    ):
         kind = record["type"]
         if kind == "patient":
             patient_ids[str(record["registry_id"])] = first_patient_id + len(patient_ids)
@@ -152,7 +154,7 @@ class GrowingRegistry:
         while self.dispensations < target:
             self.chunk += 1
             first = await next_id(self.context.database, PATIENTS)
-            rows = registry_chunk(self.chunk, first, self.today)
+            rows = registry_chunk(self.context, self.chunk, first, self.today)
             await self._write(rows)
             self.dispensations += len(rows.dispensations)
         await advance_sequences(self.context.database, [PATIENTS, TITRATION_STEPS])
@@ -209,7 +211,8 @@ async def measure(context: ServiceContext, period: JobPeriod, dispensations: int
 
 async def start_registry(context: ServiceContext, today: date) -> GrowingRegistry:
     """Professionals through the importer; the patients come chunk by chunk."""
-    await import_registry(context, generate_registry(patients=0, today=today))
+    professionals = generate_registry(patients=0, today=today, reference=context.reference, settings=context.settings)
+    await import_registry(context, professionals)
     users = await scalar_list(context.database, select(User))
     return GrowingRegistry(
         context=context,

@@ -41,7 +41,10 @@ PROFESSIONALS_REGISTRY = 20
 async def seed_digest_data(context: ServiceContext, cases: int, patients: int) -> None:
     """Professionals through the importer, then patients and cases in bulk."""
     end = now_utc()
-    await import_registry(context, generate_registry(patients=PROFESSIONALS_REGISTRY, today=end.date()))
+    professionals = generate_registry(
+        patients=PROFESSIONALS_REGISTRY, today=end.date(), reference=context.reference, settings=context.settings
+    )
+    await import_registry(context, professionals)
     users = await scalar_list(context.database, select(User).where(User.role.in_(("prescriber", "pharmacist"))))
     patient_ids = await insert_patients(context, patients, [u.rpps for u in users if u.role == "prescriber"])
     products = sorted(context.reference.products)

@@ -34,12 +34,13 @@ IMPORT_TARGET_PER_SECOND = 20_000
 
 
 async def registry_import(settings: Settings, patients: int) -> str:
-    records = generate_registry(patients=patients, today=date(2026, 11, 22))
+    reference = load_reference(settings.schemas_dir)
+    records = generate_registry(patients=patients, today=date(2026, 11, 22), reference=reference, settings=settings)
     body = b"\n".join(msgspec.json.encode(r) for r in records) + b"\n"
     database = Database(settings.database_url)
     await upgrade(database)
     started = time.perf_counter()
-    job = RegistryImport(reference=load_reference(settings.schemas_dir), settings=settings, actor="bench")
+    job = RegistryImport(reference=reference, settings=settings, actor="bench")
     lines = NdjsonLines()
     for start in range(0, len(body), 1 << 20):
         job.add_lines(lines.feed(body[start : start + (1 << 20)]))

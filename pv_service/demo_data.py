@@ -3,14 +3,14 @@
 The records are the NDJSON import lines of SPEC §12, built to respect every rule the importer enforces
 (inclusion window, secure prescriptions, dispensations inside their prescription, weaning only after a
 withdrawal), while a few patients deliberately break the titration protocol or refill early so that the
-cross-check jobs have something to find. Everything comes from one ``random.Random(seed)``: the same
-seed and day give the same file.
+cross-check jobs have something to find. The catalogue and the protocol figures come from the loaded
+reference data, the inclusion window from the settings. Everything random comes from one
+``random.Random(seed)``: the same seed, day, reference data and settings give the same file.
 """
 
 from __future__ import annotations
 
 import bisect
-import json
 import math
 import random
 from collections.abc import Sequence
@@ -18,29 +18,20 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TypeVar
 
-from pv_service.config import PROJECT_ROOT
+from pv_service.config import Settings
+from pv_service.reference import Product, ReferenceData, TitrationProtocol
+from pv_service.rules.follow_up import COMPLEX_CONSULTATION_MONTHS
+from pv_service.rules.registry import SECURE_MAX_DAYS, requires_secure_prescription
+from pv_service.rules.rpps import luhn_check_digit
 
 Record = dict[str, object]
 _T = TypeVar("_T")
 
-_PRODUCTS_FILE = PROJECT_ROOT / "schemas" / "reference" / "products.json"
-
-# ANSM: inclusions from the experimentation start, none from 2024-03-27 on.
-_EXPERIMENTATION_START = date(2021, 3, 26)
-_INCLUSION_CUTOFF = date(2024, 3, 27)
-
-# Protocol figures the generated titration follows (the service itself reads schemas/).
-_TITRATION_DAYS = 28
-_MAX_START_THC_MG = 2.5
-_MAX_INCREMENT_THC_MG = 2.5
-_MIN_DAYS_BETWEEN_INCREASES = 3
-_MAX_DAILY_THC_MG = 40.0
-_SECURE_THC_PERCENT = 0.3
-_SECURE_MAX_DAYS = 28
 # Keeps CBD-rich products at plausible daily CBD doses (and under the 1,000 mg shape limit).
 _MAX_DAILY_CBD_MG = 800.0
+# How far above the protocol's limit a planted breach goes (start dose or increment, mg of THC).
+_BREACH_EXCESS_MG = (1.0, 1.5, 2.5)
 
-_COMPLEX_MONTHS = (1, 3, 6, 12, 18, 24, 30)
 _DAYS_PER_MONTH = 30.44
 
 _PROTOCOL_BREAKERS = 0.05
@@ -58,16 +49,8 @@ _WITHDRAWAL_REASONS = (
 
 
 def _with_luhn_key(payload: str) -> str:
-    """Append the Luhn check digit to ten digits, giving an RPPS the whole of which passes Luhn."""
-    total = 0
-    for index, char in enumerate(reversed(payload)):
-        digit = int(char)
-        if index % 2 == 0:
-            digit *= 2
-            if digit > 9:
-                digit -= 9
-        total += digit
-    return payload + str((10 - total % 10) % 10)
+    """Ten digits completed by their Luhn check digit: an RPPS."""
+    return payload + luhn_check_digit(payload)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,56 +140,44 @@ def demo_professionals() -> dict[str, str]:
 
 @dataclass(frozen=True, slots=True)
 class _Product:
-    code: str
-    form: str
-    ratio: str
-    thc: float
-    cbd: float
-    thc_percent: float
+    """A catalogue product and what prescribing it allows under the protocol."""
 
-    @property
-    def secure(self) -> bool:
-        return self.thc_percent > _SECURE_THC_PERCENT
+    item: Product
+    secure: bool
+    # Highest THC dose worth prescribing: the protocol maximum, or less when CBD would be excessive.
+    max_daily_thc: float
 
-    @property
-    def max_daily_thc(self) -> float:
-        """Highest THC dose worth prescribing: the protocol maximum, or less when CBD would be excessive."""
-        if self.cbd <= 0:
-            return _MAX_DAILY_THC_MG
-        return min(_MAX_DAILY_THC_MG, _MAX_DAILY_CBD_MG * self.thc / self.cbd)
+    @classmethod
+    def of(cls, item: Product, protocol: TitrationProtocol) -> _Product:
+        ceiling = protocol.max_daily_thc_mg
+        if item.cbd > 0:
+            ceiling = min(ceiling, _MAX_DAILY_CBD_MG * item.thc / item.cbd)
+        return cls(item, requires_secure_prescription(item.thc_percent), ceiling)
 
     def cbd_for(self, thc_mg: float) -> float:
-        return round(thc_mg * self.cbd / self.thc, 2)
+        return round(thc_mg * self.item.cbd / self.item.thc, 2)
 
     def quantity(self, daily_thc_mg: float, daily_cbd_mg: float, days: int) -> float:
         """Quantity in the unit of sale (ml of oil, g of flower), floored to 0.1: never above prescribed."""
-        if self.form == "flower":
-            amount = daily_thc_mg / (self.thc * 10) * days
-        elif self.thc < 1.0:
-            amount = daily_cbd_mg / self.cbd * days
+        item = self.item
+        if item.form == "flower":
+            amount = daily_thc_mg / (item.thc * 10) * days
+        elif item.thc < 1.0:
+            amount = daily_cbd_mg / item.cbd * days
         else:
-            amount = daily_thc_mg / self.thc * days
+            amount = daily_thc_mg / item.thc * days
         return math.floor(amount * 10 + 1e-6) / 10
 
 
-def _load_products() -> dict[tuple[str, str], list[_Product]]:
+def _group_products(reference: ReferenceData) -> dict[tuple[str, str], list[_Product]]:
     """The catalogue grouped by (form, ratio), so the mix survives catalogue additions."""
-    document = json.loads(_PRODUCTS_FILE.read_text(encoding="utf-8"))
     groups: dict[tuple[str, str], list[_Product]] = {}
-    for item in document["products"]:
-        if float(item["thc"]) <= 0:
+    for item in reference.products.values():
+        if item.thc <= 0:
             continue  # THC-free products have no titration to speak of.
-        product = _Product(
-            item["code"],
-            item["form"],
-            item["ratio"],
-            float(item["thc"]),
-            float(item["cbd"]),
-            float(item["thc_percent"]),
-        )
-        groups.setdefault((product.form, product.ratio), []).append(product)
+        groups.setdefault((item.form, item.ratio), []).append(_Product.of(item, reference.titration_protocol))
     if not any(form == "oil" for form, _ in groups):
-        raise ValueError(f"{_PRODUCTS_FILE} lists no oil with THC")
+        raise ValueError("the reference products list no oil with THC")
     return groups
 
 
@@ -289,6 +260,7 @@ class _Context:
     rng: random.Random
     today: date
     products: dict[tuple[str, str], list[_Product]]
+    protocol: TitrationProtocol
     ids: _Ids
     # ISO strings by day ordinal: the same few thousand days recur in every history.
     iso_days: dict[int, str]
@@ -313,16 +285,18 @@ def _choose_product(
     return rng.choice(products[_pick(rng, mix)])
 
 
-def _titration(rng: random.Random, product: _Product, breaks_protocol: bool) -> tuple[list[tuple[int, float]], float]:
+def _titration(
+    rng: random.Random, product: _Product, protocol: TitrationProtocol, breaks_protocol: bool
+) -> tuple[list[tuple[int, float]], float]:
     """Titration steps as (day after inclusion, daily THC mg), and the dose granularity used."""
     ceiling = product.max_daily_thc
     step = 0.5 if ceiling >= 5 else 0.1
-    low, high = _TARGET_THC[product.ratio]
+    low, high = _TARGET_THC[product.item.ratio]
     target = rng.uniform(low, high)
     if target > ceiling:
         target = ceiling * rng.uniform(0.5, 1.0)
     target = max(step, _floor_to(target, step))
-    start = min(_MAX_START_THC_MG, target, max(step, _floor_to(target * rng.uniform(0.15, 0.35), step)))
+    start = min(protocol.max_start_daily_thc_mg, target, max(step, _floor_to(target * rng.uniform(0.15, 0.35), step)))
 
     breach = None
     if breaks_protocol:
@@ -331,21 +305,23 @@ def _titration(rng: random.Random, product: _Product, breaks_protocol: bool) -> 
             breaches += ["increment_too_large", "start_too_high"]
         breach = rng.choice(breaches)
         if breach == "start_too_high":
-            start = rng.choice([3.5, 4.0, 5.0])
+            start = protocol.max_start_daily_thc_mg + rng.choice(_BREACH_EXCESS_MG)
         target = min(_floor_to(ceiling, step), max(target, start + 2 * step))
 
     steps = [(0, start)]
     day, dose, first_increase = 0, start, True
     while dose < target - 1e-9:
-        gap = rng.randint(_MIN_DAYS_BETWEEN_INCREASES, 7)
+        gap = rng.randint(protocol.min_days_between_increases, max(7, protocol.min_days_between_increases))
         if breach == "increase_too_soon" and first_increase:
-            gap = rng.randint(1, _MIN_DAYS_BETWEEN_INCREASES - 1)
-        if day + gap >= _TITRATION_DAYS:
+            gap = rng.randint(1, protocol.min_days_between_increases - 1)
+        if day + gap >= protocol.titration_days:
             break
         day += gap
-        increment = min(_MAX_INCREMENT_THC_MG, max(step, _floor_to(target * rng.uniform(0.15, 0.4), step)))
+        increment = min(
+            protocol.max_daily_thc_increment_mg, max(step, _floor_to(target * rng.uniform(0.15, 0.4), step))
+        )
         if breach == "increment_too_large" and first_increase:
-            dose = round(dose + rng.choice([3.5, 4.0, 5.0]), 2)
+            dose = round(dose + protocol.max_daily_thc_increment_mg + rng.choice(_BREACH_EXCESS_MG), 2)
             target = max(target, dose)
         else:
             dose = min(target, round(dose + increment, 2))
@@ -354,9 +330,9 @@ def _titration(rng: random.Random, product: _Product, breaks_protocol: bool) -> 
     return steps, step
 
 
-def _adjusted(rng: random.Random, dose: float, step: float, ceiling: float) -> float:
+def _adjusted(rng: random.Random, dose: float, step: float, ceiling: float, max_increment: float) -> float:
     """A follow-up dose change after titration: up or down by at most the protocol increment."""
-    delta = min(_MAX_INCREMENT_THC_MG, max(step, _floor_to(dose * rng.uniform(0.1, 0.3), step)))
+    delta = min(max_increment, max(step, _floor_to(dose * rng.uniform(0.1, 0.3), step)))
     new = dose + delta if rng.random() < 0.6 else dose - delta
     return round(min(_floor_to(ceiling, step), max(step, new)), 2)
 
@@ -396,11 +372,11 @@ class _Schedule:
 
 def _dispensation_plan(rng: random.Random, start: int, days: int, secure: bool) -> list[tuple[int, int, bool]]:
     """(day, days of supply, oversized) of the dispensations of one prescription, each inside it."""
-    if days == _SECURE_MAX_DAYS and rng.random() < _EARLY_REFILLS:
+    if days == SECURE_MAX_DAYS and rng.random() < _EARLY_REFILLS:
         # Early refill: the second dispensation comes well before the first one's supply runs out.
         second = start + rng.randint(5, 8)
         return [(start, 14, False), (second, start + days - second, False)]
-    if days == _SECURE_MAX_DAYS and secure and rng.random() < 0.25:
+    if days == SECURE_MAX_DAYS and secure and rng.random() < 0.25:
         chunks = [(start, 14), (start + 14, 14)]
     else:
         ends = start + days
@@ -482,14 +458,14 @@ def _patient(ctx: _Context, number: int, window: tuple[date, int]) -> tuple[Reco
                 "reason": _pick(rng, _WITHDRAWAL_REASONS),
             }
         )
-    steps, step = _titration(rng, product, rng.random() < _PROTOCOL_BREAKERS)
+    steps, step = _titration(rng, product, ctx.protocol, rng.random() < _PROTOCOL_BREAKERS)
     steps = [(day, dose) for day, dose in steps if day <= regular_end]
     step_days = {day for day, _ in steps}
 
     consultations: list[tuple[int, str, int | None]] = []
     taken: set[tuple[int, str]] = set()
     previous_month_day = 0
-    for month in _COMPLEX_MONTHS:
+    for month in COMPLEX_CONSULTATION_MONTHS:
         month_day = round(month * _DAYS_PER_MONTH)
         if rng.random() < 0.45:
             simple_day = (previous_month_day + month_day) // 2 + rng.randint(-5, 5)
@@ -505,7 +481,7 @@ def _patient(ctx: _Context, number: int, window: tuple[date, int]) -> tuple[Reco
         taken.add((day, "complex"))
         consultations.append((day, "complex", month))
         if month >= 3 and rng.random() < 0.2 and day not in step_days:
-            dose = _adjusted(rng, steps[-1][1], step, product.max_daily_thc)
+            dose = _adjusted(rng, steps[-1][1], step, product.max_daily_thc, ctx.protocol.max_daily_thc_increment_mg)
             if dose != steps[-1][1]:
                 steps.append((day, dose))
                 step_days.add(day)
@@ -536,7 +512,7 @@ def _patient(ctx: _Context, number: int, window: tuple[date, int]) -> tuple[Reco
             "id": prescription_id,
             "registry_id": registry_id,
             "prescriber": prescriber.rpps,
-            "product": product.code,
+            "product": product.item.code,
             "daily_thc_mg": thc,
             "daily_cbd_mg": cbd,
             "start_date": day_iso(start),
@@ -570,9 +546,9 @@ def _patient(ctx: _Context, number: int, window: tuple[date, int]) -> tuple[Reco
     start = 0
     while start <= regular_end:
         if secure:
-            days = 14 if start == 0 and rng.random() < 0.25 else _SECURE_MAX_DAYS
+            days = 14 if start == 0 and rng.random() < 0.25 else SECURE_MAX_DAYS
         else:
-            days = _SECURE_MAX_DAYS if start < _TITRATION_DAYS else rng.choice([28, 56, 84])
+            days = SECURE_MAX_DAYS if start < ctx.protocol.titration_days else rng.choice([28, 56, 84])
         if withdrawal_day is not None:
             days = min(days, withdrawal_day - start)
         prescriber = city_doctor if city_doctor and start >= 90 and rng.random() < 0.5 else reference
@@ -580,7 +556,7 @@ def _patient(ctx: _Context, number: int, window: tuple[date, int]) -> tuple[Reco
         start += days
 
     if withdrawal_day is not None and weaning:
-        days = min(_SECURE_MAX_DAYS, weaning[-1][0] - withdrawal_day + 7)
+        days = min(SECURE_MAX_DAYS, weaning[-1][0] - withdrawal_day + 7)
         prescribe(withdrawal_day, days, weaning[0][1], reference, True, today_day)
 
     for day, kind, month in consultations:
@@ -601,15 +577,23 @@ def _when(record: Record) -> str:
 # --- the registry -------------------------------------------------------------------------------
 
 
-def generate_registry(*, patients: int = 300, seed: int = 7, today: date) -> list[dict[str, object]]:
-    """Records for a demo registry: professionals first, then each patient's history."""
+def generate_registry(
+    *, patients: int = 300, seed: int = 7, today: date, reference: ReferenceData, settings: Settings
+) -> list[dict[str, object]]:
+    """Records for a demo registry: professionals first, then each patient's history.
+
+    Products and titration follow ``reference`` (its products and titration protocol); inclusions fall in
+    ``settings``' window, from ``experimentation_start`` to the day before ``inclusion_cutoff``, and no
+    later than ``today``.
+    """
     if patients < 0:
         raise ValueError("patients must be zero or more")
-    last_inclusion = min(today, _INCLUSION_CUTOFF - timedelta(days=1))
-    if last_inclusion < _EXPERIMENTATION_START:
-        raise ValueError(f"today ({today}) is before the experimentation started ({_EXPERIMENTATION_START})")
-    window = (_EXPERIMENTATION_START, (last_inclusion - _EXPERIMENTATION_START).days + 1)
-    ctx = _Context(random.Random(seed), today, _load_products(), _Ids(), {})
+    first_inclusion = settings.experimentation_start
+    last_inclusion = min(today, settings.inclusion_cutoff - timedelta(days=1))
+    if last_inclusion < first_inclusion:
+        raise ValueError(f"today ({today}) is before the experimentation started ({first_inclusion})")
+    window = (first_inclusion, (last_inclusion - first_inclusion).days + 1)
+    ctx = _Context(random.Random(seed), today, _group_products(reference), reference.titration_protocol, _Ids(), {})
 
     records: list[Record] = [p.record() for p in (*_PRESCRIBERS, *_PHARMACISTS)]
     histories: list[Record] = []

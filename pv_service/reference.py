@@ -1,10 +1,14 @@
 """Data shipped in ``schemas/``: products, indications, reactions, titration protocol, the reporting-aid form.
 
-Loaded once at start and shared read-only; the files are served as they are.
+The checkout's top-level ``schemas/`` folder is installed as the package ``pv_service.schemas``, so an
+installed service finds it wherever it runs; ``PV_SCHEMAS_DIR`` points at another copy. Loaded once at start
+and shared read-only; the files are served as they are.
 """
 
 from __future__ import annotations
 
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Literal
 
@@ -70,14 +74,24 @@ class ReferenceData(msgspec.Struct, frozen=True):
     documents: dict[str, bytes]
 
 
-def load_reference(schemas_dir: Path) -> ReferenceData:
-    folder = schemas_dir / "reference"
+def schemas_root(schemas_dir: Path | None) -> Traversable:
+    """The folder of the reference data and the form: ``schemas_dir`` when set (``Settings.schemas_dir``,
+    from ``PV_SCHEMAS_DIR``), else the copy shipped in the package."""
+    if schemas_dir is not None:
+        return schemas_dir
+    return resources.files("pv_service.schemas")
+
+
+def load_reference(schemas_dir: Path | None) -> ReferenceData:
+    """The documents of ``schemas_root(schemas_dir)``, decoded and checked against their types."""
+    root = schemas_root(schemas_dir)
+    folder = root / "reference"
     files = {
         "products": folder / "products.json",
         "indications": folder / "indications.json",
         "reactions": folder / "reactions.json",
         "titration-protocol": folder / "titration_protocol.json",
-        "form": schemas_dir / "forms" / "adverse_event.json",
+        "form": root / "forms" / "adverse_event.json",
     }
     documents = {name: path.read_bytes() for name, path in files.items()}
     products = msgspec.json.decode(documents["products"], type=_Products).products

@@ -7,13 +7,15 @@ import re
 import time
 from collections import Counter, defaultdict
 from datetime import date, timedelta
+from functools import partial
 from itertools import pairwise
 
 import msgspec
 import pytest
 
-from pv_service.config import PROJECT_ROOT
+from pv_service.config import Settings
 from pv_service.demo_data import demo_professionals, generate_registry
+from pv_service.reference import load_reference
 from pv_service.registry.schemas import ImportRecord
 
 TODAY = date(2025, 6, 30)
@@ -40,21 +42,27 @@ def day(value: object) -> date:
     return date.fromisoformat(str(value))
 
 
+REFERENCE = load_reference(None)
+SETTINGS = Settings()
+
+
+# The shipped reference data and the default settings, unless a test passes others.
+generate = partial(generate_registry, reference=REFERENCE, settings=SETTINGS)
+
+
 @pytest.fixture(scope="module")
 def registry() -> list[Record]:
-    return generate_registry(today=TODAY)
+    return generate(today=TODAY)
 
 
 @pytest.fixture(scope="module")
 def early_registry() -> list[Record]:
-    return generate_registry(patients=200, seed=11, today=EARLY_TODAY)
+    return generate(patients=200, seed=11, today=EARLY_TODAY)
 
 
 @pytest.fixture(scope="module")
 def products() -> dict[str, dict[str, object]]:
-    path = PROJECT_ROOT / "schemas" / "reference" / "products.json"
-    document = json.loads(path.read_text(encoding="utf-8"))
-    return {item["code"]: item for item in document["products"]}
+    return msgspec.to_builtins(REFERENCE.products)
 
 
 def of_type(records: list[Record], kind: str) -> list[Record]:
@@ -119,7 +127,7 @@ def test_demo_users_own_patients(registry: list[Record]) -> None:
 
 def test_demo_users_do_not_depend_on_the_seed() -> None:
     assert demo_professionals() == demo_professionals()
-    other = generate_registry(patients=20, seed=99, today=TODAY)
+    other = generate(patients=20, seed=99, today=TODAY)
     rpps = {p["rpps"] for p in of_type(other, "professional")}
     assert demo_professionals()["prescriber"] in rpps and demo_professionals()["pharmacist"] in rpps
 
@@ -455,23 +463,56 @@ def test_no_record_after_today(fixture: str, request: pytest.FixtureRequest) -> 
 
 
 def test_generation_is_deterministic_for_a_seed(registry: list[Record]) -> None:
-    assert generate_registry(today=TODAY) == registry
-    assert generate_registry(seed=8, today=TODAY) != registry
-    small = generate_registry(patients=5, seed=8, today=TODAY)
-    assert generate_registry(patients=5, seed=8, today=TODAY) == small
+    assert generate(today=TODAY) == registry
+    assert generate(seed=8, today=TODAY) != registry
+    small = generate(patients=5, seed=8, today=TODAY)
+    assert generate(patients=5, seed=8, today=TODAY) == small
 
 
 def test_the_patient_count_is_honoured() -> None:
-    assert len(of_type(generate_registry(patients=0, today=TODAY), "patient")) == 0
-    assert len(of_type(generate_registry(patients=37, today=TODAY), "patient")) == 37
+    assert len(of_type(generate(patients=0, today=TODAY), "patient")) == 0
+    assert len(of_type(generate(patients=37, today=TODAY), "patient")) == 37
 
 
 def test_a_day_before_the_experimentation_is_refused() -> None:
     with pytest.raises(ValueError):
-        generate_registry(patients=3, today=date(2021, 3, 25))
+        generate(patients=3, today=date(2021, 3, 25))
 
 
 def test_three_hundred_patients_generate_in_well_under_a_second() -> None:
     began = time.perf_counter()
-    generate_registry(patients=300, seed=3, today=TODAY)
+    generate(patients=300, seed=3, today=TODAY)
     assert time.perf_counter() - began < 1.0
+
+
+def test_inclusions_follow_the_window_of_the_settings() -> None:
+    start, cutoff = date(2022, 1, 10), date(2022, 3, 1)
+    records = generate(
+        patients=60, today=TODAY, settings=Settings(experimentation_start=start, inclusion_cutoff=cutoff)
+    )
+    dates = [day(p["inclusion_date"]) for p in of_type(records, "patient")]
+    assert len(dates) == 60 and all(start <= d < cutoff for d in dates)
+    with pytest.raises(ValueError):
+        generate(patients=1, today=date(2022, 1, 9), settings=Settings(experimentation_start=start))
+
+
+def test_products_come_from_the_reference_data() -> None:
+    oils = {code: product for code, product in REFERENCE.products.items() if product.form == "oil"}
+    reference = msgspec.structs.replace(REFERENCE, products=oils)
+    used = {
+        str(rx["product"]) for rx in of_type(generate(patients=80, today=TODAY, reference=reference), "prescription")
+    }
+    assert used and used <= set(oils)
+
+
+def test_titration_follows_the_protocol_of_the_reference_data() -> None:
+    protocol = msgspec.structs.replace(
+        REFERENCE.titration_protocol, max_start_daily_thc_mg=1.0, max_daily_thc_mg=6.0, titration_days=14
+    )
+    reference = msgspec.structs.replace(REFERENCE, titration_protocol=protocol)
+    records = generate(patients=150, today=TODAY, reference=reference)
+    first_steps: dict[str, float] = {}
+    for step in sorted(of_type(records, "titration_step"), key=lambda s: str(s["date"])):
+        first_steps.setdefault(str(step["registry_id"]), float(step["daily_thc_mg"]))
+        assert float(step["daily_thc_mg"]) <= 6.0
+    assert sum(start <= 1.0 for start in first_steps.values()) >= 0.9 * len(first_steps)
