@@ -15,10 +15,6 @@ from pathlib import Path
 from typing import Any, get_args, get_type_hints
 from zoneinfo import ZoneInfo
 
-# The checkout's root. Only developer tools that write into the checkout may use it; the service reads its
-# shipped data through ``pv_service.reference.schemas_root``. Goes once its last users have moved.
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
 
 class SettingsError(ValueError):
     """A ``PV_*`` variable holds a value the service cannot use."""
