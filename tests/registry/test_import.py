@@ -143,8 +143,9 @@ async def test_import_is_audited_with_its_counts(client: AsyncTestClient, regist
     assert entries[-1].after == {"total": 1, "accepted": 1, "unchanged": 0, "failed": 0}
 
 
-async def test_generated_demo_registry_imports_without_a_failure(settings: Settings) -> None:
-    records = generate_registry(patients=40, today=date(2026, 11, 22))
-    report = await import_records(settings, records)
+async def test_generated_demo_registry_imports_without_a_failure(context: ServiceContext) -> None:
+    today = date(2026, 11, 22)
+    records = generate_registry(patients=40, today=today, reference=context.reference, settings=context.settings)
+    report = await import_ndjson(context, [ndjson(records)], actor="test")
     assert report.failed == 0, report.errors[:5]
     assert report.accepted == len(records)
