@@ -11,15 +11,12 @@ import resource
 import statistics
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pv_service.config import Settings
 from pv_service.context import ServiceContext
-from pv_service.reference import load_reference
-from pv_service.storage.database import Database
-from pv_service.storage.migrate import upgrade
 
 BENCH_DIR = Path(__file__).resolve().parent
 T = TypeVar("T")
@@ -106,11 +103,10 @@ def reset_peak_rss() -> None:
 
 
 async def open_context(settings: Settings, *, migrate: bool = True) -> ServiceContext:
-    """The context built as ``create_app`` builds it, on a migrated database."""
-    database = Database(settings.database_url)
-    if migrate:
-        await upgrade(database)
-    return ServiceContext(settings=settings, database=database, reference=load_reference(settings.schemas_dir))
+    """The context built as ``create_app`` builds it, started (migrated unless ``migrate`` is False)."""
+    context = ServiceContext.from_settings(replace(settings, migrate_on_start=migrate))
+    await context.start()
+    return context
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 
 from pv_service.config import Settings
 from pv_service.context import ServiceContext
-from pv_service.jobs.digest import build_digest
+from pv_service.digests.service import build_digest
 from pv_service.jobs.periods import JobPeriod, parse_period
 from pv_service.storage.models import Case
 

@@ -30,7 +30,7 @@ from seed import import_registry
 
 from pv_service.config import Settings
 from pv_service.demo_data import demo_professionals, generate_registry
-from pv_service.users import issue_token
+from pv_service.users.service import issue_token
 
 REPORTS_PATH = "/api/v1/reports"
 GATE_RATIO = 0.40

@@ -16,8 +16,10 @@ from sqlalchemy import func, select
 from pv_service.config import Settings
 from pv_service.context import ServiceContext
 from pv_service.demo_data import generate_registry
+from pv_service.rules.workflow import FINISHED
 from pv_service.storage.models import Case, Patient, User
-from pv_service.triage.queue import DEFAULT_EXCLUDED_STATES, QueueFilters, queue_page
+from pv_service.triage.schemas import QueueFilters
+from pv_service.triage.service import queue_page
 
 CALLS = 200
 WARMUP_CALLS = 20
@@ -49,7 +51,7 @@ async def seed_cases(context: ServiceContext, count: int, end: datetime) -> None
 async def open_share(context: ServiceContext) -> float:
     async with context.database.read_session() as session:
         total = await session.scalar(select(func.count()).select_from(Case))
-        waiting = await session.scalar(select(func.count()).where(Case.state.not_in(DEFAULT_EXCLUDED_STATES)))
+        waiting = await session.scalar(select(func.count()).where(Case.state.not_in(FINISHED)))
     return (waiting or 0) / max(1, total or 0)
 
 

@@ -15,7 +15,8 @@ from litestar.types import Guard
 
 from pv_service.context import ServiceContext
 from pv_service.errors import Problem
-from pv_service.users import Caller, Role, authenticate
+from pv_service.users.schemas import Caller, Role
+from pv_service.users.service import authenticate
 
 UNAUTHENTICATED_PATHS = ["^/health", "^/schema"]
 

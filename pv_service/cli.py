@@ -5,47 +5,49 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import click
+from litestar import Litestar
+from litestar.cli._utils import LitestarGroup
+from litestar.cli.main import litestar_group
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from pv_service.config import Settings
 from pv_service.context import ServiceContext
+from pv_service.demo import prepare_demo, serve
+from pv_service.digests.render import digest_text
+from pv_service.digests.schemas import DigestBody
+from pv_service.digests.service import get_digest
 from pv_service.errors import Problem
-from pv_service.reference import load_reference
-from pv_service.storage.database import Database
+from pv_service.jobs.schemas import RunView
+from pv_service.jobs.service import start_run
+from pv_service.registry.schemas import ImportReport
+from pv_service.registry.service import import_ndjson
 from pv_service.storage.migrate import upgrade
-from pv_service.users import ROLES, UserError, create_user, issue_token, list_tokens, revoke_token
+from pv_service.users.schemas import ROLES
+from pv_service.users.service import UserError, create_user, issue_token, list_tokens, revoke_token
 
 T = TypeVar("T")
 CLI_ACTOR = "cli"
 READ_CHUNK = 1 << 20
 
 
-def _with_context(settings: Settings, work: Callable[[ServiceContext], Awaitable[T]]) -> T:
+def _run(app: Litestar, work: Callable[[ServiceContext], Awaitable[T]]) -> T:
+    """Run ``work`` on the app's own context, migrated first, and close it after."""
+    context: ServiceContext = app.state.context
+
     async def run() -> T:
-        context = ServiceContext(
-            settings=settings, database=Database(settings.database_url), reference=load_reference(settings.schemas_dir)
-        )
         try:
             await upgrade(context.database)
             return await work(context)
         finally:
-            await context.database.dispose()
+            await context.close()
 
     return asyncio.run(run())
-
-
-def _with_database(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
-    async def on_database(context: ServiceContext) -> T:
-        return await work(context.database)
-
-    return _with_context(settings, on_database)
 
 
 def _stamp(moment: datetime | None) -> str:
@@ -56,23 +58,21 @@ def _user_error(exc: UserError) -> click.ClickException:
     return click.BadParameter(exc.error.message, param_hint=f"--{exc.error.field}")
 
 
-@click.group(name="db", help="Database schema.")
+@click.group(cls=LitestarGroup, name="db", help="Database schema.")
 def db_group() -> None:
     pass
 
 
 @db_group.command(name="upgrade", help="Apply every pending migration.")
-def db_upgrade() -> None:
-    settings = Settings.from_env()
-
-    async def nothing(_: Database) -> None:
+def db_upgrade(app: Litestar) -> None:
+    async def nothing(_: ServiceContext) -> None:
         return None
 
-    _with_database(settings, nothing)
+    _run(app, nothing)
     click.echo("database up to date")
 
 
-@click.group(name="users", help="Users (professionals with an RPPS and one role).")
+@click.group(cls=LitestarGroup, name="users", help="Users (professionals with an RPPS and one role).")
 def users_group() -> None:
     pass
 
@@ -81,19 +81,19 @@ def users_group() -> None:
 @click.option("--rpps", required=True, help="11-digit RPPS with its Luhn key.")
 @click.option("--role", required=True, type=click.Choice(ROLES))
 @click.option("--name", required=True)
-def users_create(rpps: str, role: str, name: str) -> None:
-    async def work(database: Database) -> None:
-        async with database.session() as session, session.begin():
+def users_create(app: Litestar, rpps: str, role: str, name: str) -> None:
+    async def work(context: ServiceContext) -> None:
+        async with context.database.session() as session, session.begin():
             await create_user(session, rpps=rpps, role=role, name=name, actor=CLI_ACTOR)
 
     try:
-        _with_database(Settings.from_env(), work)
+        _run(app, work)
     except UserError as exc:
         raise _user_error(exc) from None
     click.echo(f"{rpps}\t{role}\t{name}")
 
 
-@click.group(name="tokens", help="Bearer tokens.")
+@click.group(cls=LitestarGroup, name="tokens", help="Bearer tokens.")
 def tokens_group() -> None:
     pass
 
@@ -101,59 +101,53 @@ def tokens_group() -> None:
 @tokens_group.command(name="create", help="Create a token and print it alone (it is shown only once).")
 @click.option("--rpps", required=True)
 @click.option("--days", type=click.IntRange(min=1), default=None, help="Expiry in days (default 90).")
-def tokens_create(rpps: str, days: int | None) -> None:
-    settings = Settings.from_env()
-
-    async def work(database: Database) -> str:
-        async with database.session() as session, session.begin():
-            issued = await issue_token(session, rpps=rpps, days=days or settings.token_days, actor=CLI_ACTOR)
+def tokens_create(app: Litestar, rpps: str, days: int | None) -> None:
+    async def work(context: ServiceContext) -> str:
+        lifetime = days or context.settings.token_days
+        async with context.database.session() as session, session.begin():
+            issued = await issue_token(session, rpps=rpps, days=lifetime, actor=CLI_ACTOR)
         return issued.token
 
     try:
-        click.echo(_with_database(settings, work))
+        click.echo(_run(app, work))
     except UserError as exc:
         raise _user_error(exc) from None
 
 
 @tokens_group.command(name="list", help="List a user's tokens: id, created, expires, revoked.")
 @click.option("--rpps", required=True)
-def tokens_list(rpps: str) -> None:
-    async def work(database: Database) -> list[str]:
-        async with database.read_session() as session:
+def tokens_list(app: Litestar, rpps: str) -> None:
+    async def work(context: ServiceContext) -> list[str]:
+        async with context.database.read_session() as session:
             rows = await list_tokens(session, rpps)
         return [f"{r.id}\t{_stamp(r.created_at)}\t{_stamp(r.expires_at)}\t{_stamp(r.revoked_at)}" for r in rows]
 
-    for line in _with_database(Settings.from_env(), work):
+    for line in _run(app, work):
         click.echo(line)
 
 
 @tokens_group.command(name="revoke", help="Revoke a token, given its id or the token itself.")
 @click.argument("id_or_token")
-def tokens_revoke(id_or_token: str) -> None:
-    async def work(database: Database) -> str:
-        async with database.session() as session, session.begin():
+def tokens_revoke(app: Litestar, id_or_token: str) -> None:
+    async def work(context: ServiceContext) -> str:
+        async with context.database.session() as session, session.begin():
             row = await revoke_token(session, id_or_token, actor=CLI_ACTOR)
         return f"{row.id}\trevoked {_stamp(row.revoked_at)}"
 
     try:
-        click.echo(_with_database(Settings.from_env(), work))
+        click.echo(_run(app, work))
     except UserError as exc:
         raise click.ClickException(exc.error.message) from None
 
 
-@click.group(name="registry", help="The registry mirror.")
+@click.group(cls=LitestarGroup, name="registry", help="The registry mirror.")
 def registry_group() -> None:
     pass
 
 
 @registry_group.command(name="import", help="Import registry NDJSON; exits 1 when a line failed.")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def registry_import(file: Path) -> None:
-    from pv_service.registry.importer import NdjsonLines, RegistryImport
-
-    settings = Settings.from_env()
-    job = RegistryImport(reference=load_reference(settings.schemas_dir), settings=settings, actor=CLI_ACTOR)
-    lines = NdjsonLines()
+def registry_import(app: Litestar, file: Path) -> None:
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -162,19 +156,24 @@ def registry_import(file: Path) -> None:
         console=Console(stderr=True),
         transient=True,
     )
-    with progress:
-        reading = progress.add_task("reading", total=file.stat().st_size)
+    bars = {
+        "reading": progress.add_task("reading", total=file.stat().st_size),
+        "importing": progress.add_task("importing", total=None, visible=False),
+    }
+
+    def show(stage: str, done: int, total: int | None) -> None:
+        progress.update(bars[stage], completed=done, total=total, visible=True)
+
+    def chunks() -> Iterator[bytes]:
         with file.open("rb") as stream:
             while chunk := stream.read(READ_CHUNK):
-                job.add_lines(lines.feed(chunk))
-                progress.advance(reading, len(chunk))
-        job.add_lines(lines.finish())
-        applying = progress.add_task("importing", total=job.report.total - job.report.failed)
+                yield chunk
 
-        async def work(database: Database) -> Any:
-            return await job.apply(database, progress=lambda n: progress.advance(applying, n))
+    async def work(context: ServiceContext) -> ImportReport:
+        return await import_ndjson(context, chunks(), actor=CLI_ACTOR, progress=show)
 
-        report = _with_database(settings, work)
+    with progress:
+        report = _run(app, work)
     click.echo(f"total={report.total} accepted={report.accepted} unchanged={report.unchanged} failed={report.failed}")
     for error in report.errors:
         click.echo(f"line {error.line}: {error.field}: {error.code}: {error.message}")
@@ -186,10 +185,8 @@ def registry_import(file: Path) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--patients", default=300, show_default=True, type=click.IntRange(min=1))
-def demo(host: str, port: int, patients: int) -> None:
-    from pv_service.demo import prepare_demo, serve
-
-    settings, tokens = prepare_demo(Settings.from_env(), patients=patients)
+def demo(app: Litestar, host: str, port: int, patients: int) -> None:
+    settings, tokens = prepare_demo(app.state.context.settings, patients=patients)
     for role, token in tokens.items():
         click.echo(f"{role}\t{token}")
     click.echo(f"http://{host}:{port}")
@@ -197,7 +194,7 @@ def demo(host: str, port: int, patients: int) -> None:
     serve(settings, host=host, port=port)
 
 
-@click.group(name="jobs", help="Scheduled jobs, run on demand.")
+@click.group(cls=LitestarGroup, name="jobs", help="Scheduled jobs, run on demand.")
 def jobs_group() -> None:
     pass
 
@@ -206,14 +203,12 @@ def jobs_group() -> None:
 @click.argument("name")
 @click.option("--period", default=None, help="YYYY-MM-DD (daily jobs), YYYY-Www (digest), YYYY-MM (retention).")
 @click.option("--force", is_flag=True, help="Run again a period already done.")
-def jobs_run(name: str, period: str | None, force: bool) -> None:
-    from pv_service.jobs.service import start_run
-
-    async def work(context: ServiceContext) -> Any:
+def jobs_run(app: Litestar, name: str, period: str | None, force: bool) -> None:
+    async def work(context: ServiceContext) -> tuple[RunView, bool]:
         return await start_run(context, name, period, force=force, trigger="cli")
 
     try:
-        run, created = _with_context(Settings.from_env(), work)
+        run, created = _run(app, work)
     except Problem as problem:
         if problem.status_code == 400:
             raise click.BadParameter(str(problem.detail), param_hint="--period") from None
@@ -227,22 +222,19 @@ def jobs_run(name: str, period: str | None, force: bool) -> None:
         sys.exit(1)
 
 
-@click.group(name="digest", help="Weekly signal digests.")
+@click.group(cls=LitestarGroup, name="digest", help="Weekly signal digests.")
 def digest_group() -> None:
     pass
 
 
 @digest_group.command(name="show", help="Print a week's digest (YYYY-Www).")
 @click.argument("week")
-def digest_show(week: str) -> None:
-    from pv_service.jobs.digest_render import digest_text
-    from pv_service.jobs.digest_service import get_digest
-
-    async def work(context: ServiceContext) -> Any:
+def digest_show(app: Litestar, week: str) -> None:
+    async def work(context: ServiceContext) -> DigestBody:
         return await get_digest(context, week)
 
     try:
-        digest = _with_context(Settings.from_env(), work)
+        digest = _run(app, work)
     except Problem as problem:
         if problem.status_code == 400:
             raise click.BadParameter(str(problem.detail), param_hint="WEEK") from None
@@ -250,14 +242,13 @@ def digest_show(week: str) -> None:
     click.echo(digest_text(digest), nl=False)
 
 
-def register_commands(cli: click.Group) -> None:
-    for command in (db_group, users_group, tokens_group, registry_group, jobs_group, digest_group, demo):
-        cli.add_command(command)
+COMMANDS = (db_group, users_group, tokens_group, registry_group, jobs_group, digest_group, demo)
 
 
 def main() -> None:
+    """Litestar's own commands (``run``, ``routes``, …) on ``create_app``, plus the service's."""
     os.environ.setdefault("LITESTAR_APP", "pv_service.app:create_app")
     os.environ.setdefault("LITESTAR_QUIET_CONSOLE", "1")
-    from litestar.cli.main import litestar_group
-
+    for command in COMMANDS:
+        litestar_group.add_command(command)
     litestar_group()

@@ -1,12 +1,16 @@
-"""What every handler and job of one instance works with, built once by ``create_app``."""
+"""What every use case and job of one instance works with, built in one way from settings: the app, the
+command line, the demo and the benchmark all call ``ServiceContext.from_settings`` or ``open_context``."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from pv_service.config import Settings
-from pv_service.reference import ReferenceData
+from pv_service.reference import ReferenceData, load_reference
 from pv_service.storage.database import Database
+from pv_service.storage.migrate import upgrade
 
 
 @dataclass(frozen=True)
@@ -14,3 +18,28 @@ class ServiceContext:
     settings: Settings
     database: Database
     reference: ReferenceData
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ServiceContext:
+        """The context of ``settings``; its database connects on first use and is closed by ``close``."""
+        return cls(
+            settings=settings, database=Database(settings.database_url), reference=load_reference(settings.schemas_dir)
+        )
+
+    async def start(self) -> None:
+        if self.settings.migrate_on_start:
+            await upgrade(self.database)
+
+    async def close(self) -> None:
+        await self.database.dispose()
+
+
+@asynccontextmanager
+async def open_context(settings: Settings) -> AsyncIterator[ServiceContext]:
+    """A started context (migrated unless the settings say not to), closed on exit."""
+    context = ServiceContext.from_settings(settings)
+    try:
+        await context.start()
+        yield context
+    finally:
+        await context.close()

@@ -12,12 +12,10 @@ import uvicorn
 
 from pv_service.app import create_app
 from pv_service.config import Settings, sqlite_url
+from pv_service.context import open_context
 from pv_service.demo_data import demo_professionals, generate_registry
-from pv_service.reference import load_reference
-from pv_service.registry.importer import RegistryImport
-from pv_service.storage.database import Database
-from pv_service.storage.migrate import upgrade
-from pv_service.users import create_user, issue_token
+from pv_service.registry.service import import_ndjson
+from pv_service.users.service import create_user, issue_token
 
 DEMO_ACTOR = "demo"
 DEMO_STAFF_NAMES = {"pv_staff": "Évaluatrice CRPV (démo)", "admin": "Opérateur (démo)"}
@@ -31,28 +29,22 @@ def _fresh_database_url(settings: Settings) -> str:
 
 
 async def _populate(settings: Settings, patients: int) -> dict[str, str]:
-    database = Database(settings.database_url)
-    try:
-        await upgrade(database)
+    async with open_context(settings) as context:
         today = datetime.now(settings.zone).date()
-        job = RegistryImport(reference=load_reference(settings.schemas_dir), settings=settings, actor=DEMO_ACTOR)
         encoder = msgspec.json.Encoder()
-        job.add_lines(
-            [(n, encoder.encode(r)) for n, r in enumerate(generate_registry(patients=patients, today=today), 1)]
-        )
-        report = await job.apply(database)
+        records = generate_registry(patients=patients, today=today, reference=context.reference, settings=settings)
+        lines = (encoder.encode(record) + b"\n" for record in records)
+        report = await import_ndjson(context, lines, actor=DEMO_ACTOR)
         if report.failed:
             raise RuntimeError(f"demo data refused: {report.errors[:3]}")
         tokens: dict[str, str] = {}
-        async with database.session() as session, session.begin():
+        async with context.database.session() as session, session.begin():
             for role, rpps in demo_professionals().items():
                 if role in DEMO_STAFF_NAMES:
                     await create_user(session, rpps=rpps, role=role, name=DEMO_STAFF_NAMES[role], actor=DEMO_ACTOR)
                 issued = await issue_token(session, rpps=rpps, days=settings.token_days, actor=DEMO_ACTOR)
                 tokens[role] = issued.token
         return tokens
-    finally:
-        await database.dispose()
 
 
 def prepare_demo(settings: Settings, *, patients: int) -> tuple[Settings, dict[str, str]]:
@@ -60,6 +52,7 @@ def prepare_demo(settings: Settings, *, patients: int) -> tuple[Settings, dict[s
         settings,
         database_url=_fresh_database_url(settings),
         secret_key=settings.secret_key or secrets.token_urlsafe(32),
+        migrate_on_start=True,
     )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return settings, asyncio.run(_populate(settings, patients))

@@ -1,4 +1,4 @@
-"""The dependencies handlers declare, with explicit markers (Litestar 3-ready)."""
+"""The dependencies handlers declare, with explicit markers (Litestar 3-ready); ``PvServicePlugin`` provides them."""
 
 from __future__ import annotations
 
@@ -6,24 +6,20 @@ from typing import Any
 
 from litestar import Request
 from litestar.datastructures import State
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 
 from pv_service.context import ServiceContext
-from pv_service.users import Caller
+from pv_service.pagination import PageRequest
+from pv_service.users.schemas import Caller
 
 Context = NamedDependency[ServiceContext]
 CurrentCaller = NamedDependency[Caller]
+PageAsked = NamedDependency[PageRequest]
 
 
-def _context(state: State) -> ServiceContext:
+def service_context(state: State) -> ServiceContext:
     return state.context  # type: ignore[no-any-return]
 
 
-def _caller(request: Request[Any, Any, Any]) -> Caller:
+def current_caller(request: Request[Any, Any, Any]) -> Caller:
     return request.user  # type: ignore[no-any-return]
-
-
-DEPENDENCIES = {
-    "context": Provide(_context, sync_to_thread=False),
-    "caller": Provide(_caller, sync_to_thread=False),
-}

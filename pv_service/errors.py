@@ -1,7 +1,9 @@
-"""Problem details (RFC 9457) with field paths, SPEC §7: every error the service answers goes through here.
+"""Problem details (RFC 9457) with field paths, SPEC §7: every error the service answers is a ``Problem``.
 
-``Problem.to_response`` is the single place that shapes the body; Litestar's own exceptions and any
-unexpected one are converted into a ``Problem`` first, so no stack trace, SQL or secret reaches a client.
+A ``Problem`` is Litestar's ``ProblemDetailsException`` with SPEC §7's ``errors`` as its extra members, so
+Litestar's plugin shapes the body; Litestar's own exceptions and any unexpected one are converted into a
+``Problem`` first, so no stack trace, SQL or secret reaches a client. Named subclasses say what went
+wrong where the status alone does not.
 """
 
 from __future__ import annotations
@@ -12,12 +14,10 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import msgspec
-from litestar import Request, Response
 from litestar.exceptions import HTTPException
 from litestar.openapi import ResponseSpec
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException, ProblemDetailsPlugin
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
-from sqlalchemy.exc import IntegrityError
 
 from pv_service.rules.field_error import FieldError
 
@@ -66,37 +66,82 @@ class Problem(ProblemDetailsException):
         errors: Sequence[FieldError] = (),
         headers: dict[str, str] | None = None,
     ) -> None:
+        self.errors = list(errors)
         super().__init__(
             detail=detail or TITLES.get(status, "Error"),
             status_code=status,
             headers=headers,
+            extra={"errors": [{"field": e.field, "code": e.code, "message": e.message} for e in self.errors]},
             type_=PROBLEM_TYPE_BASE + SLUGS.get(status, str(status)),
             title=TITLES.get(status, "Error"),
         )
-        self.errors = list(errors)
 
-    def to_response(self, request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
-        body: dict[str, Any] = {
-            "type": self.type_,
-            "title": self.title,
-            "status": self.status_code,
-            "detail": self.detail,
-            "errors": [{"field": e.field, "code": e.code, "message": e.message} for e in self.errors],
-        }
-        return Response(body, status_code=self.status_code, headers=self.headers, media_type="application/problem+json")
+
+class NotFound(Problem):
+    """Unknown, or outside the caller's reach: the two are answered alike (SPEC §14)."""
+
+    def __init__(self, what: str = "resource") -> None:
+        super().__init__(404, f"No such {what} within your reach.")
+
+
+class RuleViolation(Problem):
+    def __init__(self, errors: Iterable[FieldError], detail: str = "") -> None:
+        errors = list(errors)
+        super().__init__(422, detail or f"{len(errors)} rule(s) broken; see errors.", errors)
+
+
+class StateConflict(Problem):
+    """The request is understood but the resource's present state refuses it."""
+
+    def __init__(self, detail: str, errors: Sequence[FieldError] = ()) -> None:
+        super().__init__(409, detail, errors)
+
+
+class NotForwarded(StateConflict):
+    """A serious case goes to the national database within 15 days: it cannot be closed before (SPEC §15)."""
+
+    def __init__(self) -> None:
+        message = "A serious case is forwarded before it is closed."
+        super().__init__(message, [FieldError("action", "not_forwarded", message)])
+
+
+class IfMatchRequired(Problem):
+    def __init__(self) -> None:
+        super().__init__(428, "Send the case's ETag in If-Match.")
+
+
+class StaleCase(Problem):
+    """The If-Match names a state of the case that another change has replaced."""
+
+    def __init__(self) -> None:
+        super().__init__(412, "The case has changed since you read it; read it again.")
+
+
+class MalformedRequest(Problem):
+    def __init__(self, errors: Sequence[FieldError]) -> None:
+        super().__init__(400, errors[0].message if errors else "", errors)
+
+
+class BodyTooLarge(Problem):
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"This body may hold at most {max_bytes} bytes.")
 
 
 def not_found(what: str = "resource") -> Problem:
-    return Problem(404, f"No such {what} within your reach.")
+    return NotFound(what)
 
 
 def rule_violation(errors: Iterable[FieldError], detail: str = "") -> Problem:
-    errors = list(errors)
-    return Problem(422, detail or f"{len(errors)} rule(s) broken; see errors.", errors)
+    return RuleViolation(errors, detail)
 
 
 def conflict(detail: str, errors: Sequence[FieldError] = ()) -> Problem:
-    return Problem(409, detail, errors)
+    return StateConflict(detail, errors)
+
+
+def bad_request(field: str, message: str) -> Problem:
+    """A 400 about one query or path parameter."""
+    return MalformedRequest([FieldError(field, "invalid_value", message)])
 
 
 # --- msgspec decode errors → field errors -------------------------------------------------------
@@ -147,8 +192,7 @@ def field_error_at(path: str, text: str) -> FieldError:
 def _from_http_exception(exc: HTTPException) -> Problem:
     if exc.status_code == 400:
         items = exc.extra if isinstance(exc.extra, list) else []
-        errors = [_validation_item(item) for item in items] or [field_error_at("", str(exc.detail))]
-        return Problem(400, errors[0].message, errors)
+        return MalformedRequest([_validation_item(item) for item in items] or [field_error_at("", str(exc.detail))])
     return Problem(exc.status_code, str(exc.detail), headers=exc.headers)
 
 
@@ -162,12 +206,6 @@ def _validation_item(item: Any) -> FieldError:
     return FieldError(key, "invalid_value", f"'{key}' ({item.get('source', 'parameter')}): {message}")
 
 
-def _from_integrity_error(exc: IntegrityError) -> Problem:
-    # Two writers raced for the same natural key; the loser's transaction was rolled back whole.
-    logger.warning("integrity conflict: %s", type(exc.orig).__name__)
-    return Problem(409, "The record changed concurrently; nothing was written. Retry the request.")
-
-
 def _from_unexpected(exc: Exception) -> Problem:
     logger.error("unexpected error: %s", type(exc).__name__, exc_info=exc)
     return Problem(HTTP_500_INTERNAL_SERVER_ERROR, "The service could not complete the request.")
@@ -178,7 +216,6 @@ def problem_details_plugin() -> ProblemDetailsPlugin:
         ProblemDetailsConfig(
             exception_to_problem_detail_map={
                 HTTPException: _from_http_exception,
-                IntegrityError: _from_integrity_error,
                 Exception: _from_unexpected,
             }
         )

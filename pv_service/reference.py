@@ -14,6 +14,8 @@ from typing import Literal
 
 import msgspec
 
+from pv_service.rules.crosschecks import TitrationProtocol
+
 RatioClass = Literal["thc_dominant", "balanced", "cbd_dominant"]
 REFERENCE_DOCUMENTS = ("products", "indications", "reactions", "titration-protocol")
 
@@ -41,15 +43,6 @@ class Reaction(msgspec.Struct, frozen=True):
     soc: str
     expected: bool | dict[str, bool]
     important_medical_event: bool
-
-
-class TitrationProtocol(msgspec.Struct, frozen=True):
-    titration_days: int
-    max_start_daily_thc_mg: float
-    max_daily_thc_increment_mg: float
-    min_days_between_increases: int
-    max_daily_thc_mg: float
-    temporal_association_days: int
 
 
 class _Products(msgspec.Struct):

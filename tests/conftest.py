@@ -20,12 +20,13 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from pv_service.app import create_app
 from pv_service.config import Settings, sqlite_url
-from pv_service.reference import load_reference
-from pv_service.registry.importer import ImportReport, RegistryImport
+from pv_service.context import open_context
+from pv_service.registry.schemas import ImportReport
+from pv_service.registry.service import import_ndjson
 from pv_service.storage.database import Database
 from pv_service.storage.migrate import upgrade
 from pv_service.storage.models import Base
-from pv_service.users import create_user, issue_token
+from pv_service.users.service import create_user, issue_token
 
 POSTGRES_URL = os.environ.get("PV_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
@@ -220,14 +221,8 @@ def ndjson(records: list[dict[str, Any]]) -> bytes:
 
 
 async def import_records(settings: Settings, records: list[dict[str, Any]]) -> ImportReport:
-    job = RegistryImport(reference=load_reference(settings.schemas_dir), settings=settings, actor="test")
-    encoded = ndjson(records).splitlines()
-    job.add_lines([(n, line) for n, line in enumerate(encoded, 1)])
-    database = Database(settings.database_url)
-    try:
-        return await job.apply(database)
-    finally:
-        await database.dispose()
+    async with open_context(settings) as context:
+        return await import_ndjson(context, [ndjson(records)], actor="test")
 
 
 @dataclass(frozen=True)

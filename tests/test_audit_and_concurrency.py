@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from pv_service.storage.database import Database
 from pv_service.storage.models import AuditEntry, TitrationStep
-from pv_service.users import UserError, create_user, issue_token, revoke_token
+from pv_service.users.service import UserError, create_user, issue_token, revoke_token
 
 
 async def test_api_write_is_audited_with_its_actor_and_content(

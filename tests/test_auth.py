@@ -11,7 +11,7 @@ from sqlalchemy import update
 from pv_service.clock import utc_now
 from pv_service.storage.database import Database
 from pv_service.storage.models import Token
-from pv_service.users import hash_token, revoke_token
+from pv_service.users.service import hash_token, revoke_token
 
 
 async def test_request_without_token_is_401_problem(client: AsyncTestClient, registry: Tokens) -> None:

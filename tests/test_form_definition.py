@@ -14,11 +14,11 @@ from typing import Any
 import msgspec
 import pytest
 
-from pv_service.config import PROJECT_ROOT
-from pv_service.reports.body import ReportBody
+from pv_service.reference import schemas_root
+from pv_service.rules.report_body import ReportBody
 
-FORM_PATH = PROJECT_ROOT / "schemas" / "forms" / "adverse_event.json"
-REFERENCE_DIR = PROJECT_ROOT / "schemas" / "reference"
+FORM_PATH = schemas_root(None) / "forms" / "adverse_event.json"
+REFERENCE_DIR = schemas_root(None) / "reference"
 
 # SPEC §14 "Checks and errors": the recommended fields, written as form paths. This is the contract.
 SPEC_14_RECOMMENDED = {

@@ -1,22 +1,30 @@
-"""The reference data of ``schemas/reference``, served read-only as shipped."""
+"""The reference data of ``schemas/`` served read-only as shipped, and the reporting-aid form as data for
+clients that render it (SPEC §3)."""
 
 from __future__ import annotations
 
-from litestar import Response, get
+from litestar import Controller, Response, get
 from litestar.params import FromPath
 
 from pv_service.di import Context
-from pv_service.errors import not_found, problem_responses
+from pv_service.errors import NotFound, problem_responses
 from pv_service.reference import REFERENCE_DOCUMENTS
 
 
-@get(
-    "/api/v1/reference/{name:str}",
-    tags=["reference"],
-    responses=problem_responses(404),
-    summary="products, indications, reactions or titration-protocol",
-)
-async def reference_document(name: FromPath[str], context: Context) -> Response[bytes]:
-    if name not in REFERENCE_DOCUMENTS:
-        raise not_found("reference document")
-    return Response(context.reference.documents[name], media_type="application/json")
+class ReferenceController(Controller):
+    path = "/api/v1"
+
+    @get(
+        "/reference/{name:str}",
+        tags=["reference"],
+        responses=problem_responses(404),
+        summary="products, indications, reactions or titration-protocol",
+    )
+    async def reference_document(self, name: FromPath[str], context: Context) -> Response[bytes]:
+        if name not in REFERENCE_DOCUMENTS:
+            raise NotFound("reference document")
+        return Response(context.reference.documents[name], media_type="application/json")
+
+    @get("/forms/adverse-event", tags=["reports"], responses=problem_responses(), summary="The reporting-aid form")
+    async def adverse_event_form(self, context: Context) -> Response[bytes]:
+        return Response(context.reference.documents["form"], media_type="application/json")

@@ -7,13 +7,13 @@ from typing import Any
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.handlers import HTTPRouteHandler
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromPath, JSONBody
 
 from pv_service.auth import allow
 from pv_service.context import ServiceContext
-from pv_service.di import Context, CurrentCaller
+from pv_service.di import Context, CurrentCaller, PageAsked
 from pv_service.errors import problem_responses
-from pv_service.pagination import DEFAULT_LIMIT, Limit, Page
+from pv_service.pagination import Page
 from pv_service.registry import kinds, service
 from pv_service.registry.kinds import RecordKind
 from pv_service.registry.schemas import (
@@ -70,10 +70,9 @@ class RegistryController(Controller):
         self,
         context: Context,
         caller: CurrentCaller,
-        cursor: FromQuery[str | None] = None,
-        limit: Limit = DEFAULT_LIMIT,
+        page: PageAsked,
     ) -> Page[PatientView]:
-        return await service.list_patients(context, caller, cursor, limit)
+        return await service.list_patients(context, caller, page.cursor, page.limit)
 
     @get(
         PATIENT,

@@ -6,8 +6,8 @@ changes (agronholm/apscheduler#1021, #1036), and that hour is the one skipped or
 
 from __future__ import annotations
 
+from pv_service.digests.service import weekly_signal_digest
 from pv_service.jobs.crosschecks import dose_crosscheck, titration_crosscheck
-from pv_service.jobs.digest import weekly_signal_digest
 from pv_service.jobs.reminders import follow_up_reminders
 from pv_service.jobs.retention import retention
 from pv_service.jobs.runner import JobDefinition

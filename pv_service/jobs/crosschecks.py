@@ -7,17 +7,16 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from itertools import groupby
 from typing import Any, TypeVar
 
-import msgspec
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pv_service.context import ServiceContext
-from pv_service.jobs.anomalies import findings_output
 from pv_service.jobs.periods import JobPeriod
-from pv_service.jobs.runner import JobOutput
+from pv_service.jobs.runner import JobOutput, findings_output
 from pv_service.reference import ReferenceData
 from pv_service.rules import crosschecks as rules
 from pv_service.rules.doses import ProductContent
+from pv_service.rules.findings import Finding
 from pv_service.storage.models import Case, CaseReaction, Dispensation, Patient, Prescription, TitrationStep
 
 K = TypeVar("K")
@@ -58,9 +57,7 @@ def _content(reference: ReferenceData, code: str) -> ProductContent | None:
     return ProductContent(product.form, product.thc, product.cbd) if product else None
 
 
-async def _link_to_cases(
-    session: AsyncSession, findings: list[rules.Finding], product_of: dict[str, str]
-) -> list[rules.Finding]:
+async def _link_to_cases(session: AsyncSession, findings: list[Finding], product_of: dict[str, str]) -> list[Finding]:
     """A dose finding concerns the cases of its patient that suspect the prescription's product."""
     patients = sorted({f.patient_id for f in findings if not f.cases})
     cases: dict[tuple[int, str], list[int]] = {}
@@ -77,14 +74,14 @@ async def _link_to_cases(
         product = next((product_of[r] for r in finding.records if r in product_of), None)
         related = tuple(cases.get((finding.patient_id, product), ())) if product and not finding.cases else ()
         linked.append(
-            rules.Finding(finding.kind, finding.patient_id, finding.records, finding.cases or related, finding.detail)
+            Finding(finding.kind, finding.patient_id, finding.records, finding.cases or related, finding.detail)
         )
     return linked
 
 
 async def _prescription_findings(
     session: AsyncSession, context: ServiceContext, period: JobPeriod, product_of: dict[str, str]
-) -> tuple[list[rules.Finding], int]:
+) -> tuple[list[Finding], int]:
     query = (
         select(
             *SUPPLY_COLUMNS,
@@ -99,7 +96,7 @@ async def _prescription_findings(
         .order_by(Dispensation.prescription_id, Dispensation.date, Dispensation.id)
     )
     settings = context.settings
-    findings: list[rules.Finding] = []
+    findings: list[Finding] = []
     examined = 0
     async for _, rows in _groups(session, query, key=lambda row: row.prescription_id):
         first = rows[0]
@@ -132,9 +129,7 @@ async def _prescription_findings(
     return findings, examined
 
 
-async def _reported_dose_findings(
-    session: AsyncSession, context: ServiceContext, period: JobPeriod
-) -> list[rules.Finding]:
+async def _reported_dose_findings(session: AsyncSession, context: ServiceContext, period: JobPeriod) -> list[Finding]:
     """Doses reported in cases against the dispensation of the same product covering the onset."""
     onset = func.min(CaseReaction.onset_date)
     cases_query = (
@@ -155,7 +150,7 @@ async def _reported_dose_findings(
         .where(Dispensation.date <= period.last, Dispensation.patient_id.in_(sorted({p for p, _ in reported})))
         .order_by(Dispensation.patient_id, Prescription.product, Dispensation.date)
     )
-    findings: list[rules.Finding] = []
+    findings: list[Finding] = []
     async for (patient_id, product), rows in _groups(session, supply_query, key=lambda r: (r.patient_id, r.product)):
         for case in reported.get((patient_id, product), ()):
             covering = _covering(rows, case.onset)
@@ -199,7 +194,7 @@ async def dose_crosscheck(context: ServiceContext, period: JobPeriod) -> JobOutp
 
 
 async def titration_crosscheck(context: ServiceContext, period: JobPeriod) -> JobOutput:
-    protocol = rules.Protocol.from_mapping(msgspec.structs.asdict(context.reference.titration_protocol))
+    protocol = context.reference.titration_protocol
     steps_query = (
         select(TitrationStep.patient_id, Patient.inclusion_date, TitrationStep.date, TitrationStep.daily_thc_mg,
                TitrationStep.daily_cbd_mg)
@@ -207,7 +202,7 @@ async def titration_crosscheck(context: ServiceContext, period: JobPeriod) -> Jo
         .where(TitrationStep.date <= period.last)
         .order_by(TitrationStep.patient_id, TitrationStep.date)
     )  # fmt: skip
-    findings: list[rules.Finding] = []
+    findings: list[Finding] = []
     patients = 0
     async with context.database.read_session() as session:
         reactions = await _reactions_by_patient(session, period)

@@ -5,18 +5,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pv_service.context import ServiceContext
-from pv_service.jobs.anomalies import findings_output
 from pv_service.jobs.periods import JobPeriod
-from pv_service.jobs.runner import JobOutput
-from pv_service.rules.crosschecks import Finding
+from pv_service.jobs.runner import JobOutput, findings_output
+from pv_service.rules.findings import Finding
 from pv_service.rules.follow_up import missed_consultations
 from pv_service.storage.models import Case, Consultation, FollowUpRequest, Patient, Withdrawal
-
-FINISHED = ("closed", "nullified", "duplicate")
 
 
 async def _missed_consultations(session: AsyncSession, context: ServiceContext, period: JobPeriod) -> list[Finding]:
@@ -74,12 +71,7 @@ async def _overdue_triage(session: AsyncSession, context: ServiceContext, period
     end = datetime.combine(period.end, time(0), tzinfo=context.settings.zone).astimezone(UTC)
     rows = await session.execute(
         select(Case.patient_id, Case.id, Case.case_number, Case.triage_due, Case.forward_due).where(
-            Case.state.not_in(FINISHED),
-            or_(
-                and_(Case.state == "received", Case.triage_due < end),
-                and_(Case.forwarded_at.is_(None), Case.forward_due < end),
-            ),
-            Case.received_at < end,
+            Case.received_at < end, Case.overdue_at(end)
         )
     )
     return [

@@ -27,6 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pv_service.clock import utc_now
 from pv_service.context import ServiceContext
 from pv_service.jobs.periods import JobPeriod, PeriodKind
+from pv_service.jobs.repository import store_findings
+from pv_service.rules.findings import Finding
 from pv_service.storage.models import JobClaim, JobRun
 
 logger = logging.getLogger("pv_service.jobs")
@@ -174,3 +176,12 @@ async def _close(
     run.error = error[:MAX_ERROR_LENGTH] if error else None
     if claim.run_id == run_id:
         claim.status = status
+
+
+def findings_output(findings: list[Finding], counted: dict[str, int]) -> JobOutput:
+    """A job's output made of findings: stored in the run's closing transaction, counted in its record."""
+
+    async def write(session: AsyncSession, run_id: int) -> dict[str, int]:
+        return {**counted, "findings": len(findings), "new_anomalies": await store_findings(session, findings, run_id)}
+
+    return JobOutput(write=write)

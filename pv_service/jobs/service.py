@@ -1,44 +1,23 @@
-"""Jobs on demand and their records (SPEC §6, §14): start a run, list jobs with next and last runs."""
+"""Jobs on demand and their records (SPEC §6, §14): start a run, list jobs with next and last runs, and the
+anomalies the cross-checks found."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
-
-import msgspec
-from sqlalchemy import func, select
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, time
 
 from pv_service.clock import utc_now
 from pv_service.context import ServiceContext
-from pv_service.errors import Problem, conflict, not_found, rule_violation
+from pv_service.errors import MalformedRequest, NotFound, RuleViolation, StateConflict
+from pv_service.jobs import repository
 from pv_service.jobs.catalogue import JOBS, JOBS_BY_NAME
 from pv_service.jobs.periods import latest_complete, parse_period
 from pv_service.jobs.runner import ClaimHeld, JobDefinition, Trigger, run_job
 from pv_service.jobs.scheduling import cron_trigger
-from pv_service.pagination import Page, decode_cursor, encode_cursor
+from pv_service.jobs.schemas import AnomalyView, JobView, RunView
+from pv_service.pagination import Page
 from pv_service.rules.field_error import FieldError
 from pv_service.storage.models import JobRun
-
-
-class RunView(msgspec.Struct, frozen=True, kw_only=True):
-    id: int
-    job: str
-    period: str
-    status: str
-    trigger: str
-    started_at: datetime
-    finished_at: datetime | None
-    counts: dict[str, int]
-    error: str | None
-
-
-class JobView(msgspec.Struct, frozen=True, kw_only=True):
-    name: str
-    description: str
-    period: str
-    schedule: dict[str, Any]
-    next_run_at: datetime | None
-    last_run: RunView | None
 
 
 def run_view(run: JobRun) -> RunView:
@@ -58,7 +37,7 @@ def run_view(run: JobRun) -> RunView:
 def job_named(name: str) -> JobDefinition:
     definition = JOBS_BY_NAME.get(name)
     if definition is None:
-        raise not_found("job")
+        raise NotFound("job")
     return definition
 
 
@@ -74,21 +53,20 @@ async def start_run(
         try:
             period = parse_period(definition.period_kind, period_key)
         except ValueError as exc:
-            raise Problem(400, str(exc), [FieldError("period", "invalid_value", str(exc))]) from None
+            raise MalformedRequest([FieldError("period", "invalid_value", str(exc))]) from None
     if not period.is_complete(today):
-        raise rule_violation([FieldError("period", "period_incomplete", f"{period.key} is not over yet.")])
+        raise RuleViolation([FieldError("period", "period_incomplete", f"{period.key} is not over yet.")])
     try:
         run, created = await run_job(context, definition, period, force=force, trigger=trigger)
     except ClaimHeld as held:
-        raise conflict(str(held)) from None
+        raise StateConflict(str(held)) from None
     return run_view(run), created
 
 
 async def list_jobs(context: ServiceContext) -> list[JobView]:
     now = datetime.now(context.settings.zone)
     async with context.database.read_session() as session:
-        latest_ids = select(func.max(JobRun.id)).group_by(JobRun.job)
-        runs = {run.job: run for run in await session.scalars(select(JobRun).where(JobRun.id.in_(latest_ids)))}
+        runs = await repository.latest_runs(session)
     return [
         JobView(
             name=definition.name,
@@ -104,11 +82,30 @@ async def list_jobs(context: ServiceContext) -> list[JobView]:
 
 async def list_runs(context: ServiceContext, name: str, cursor: str | None, limit: int) -> Page[RunView]:
     job_named(name)
-    query = select(JobRun).where(JobRun.job == name)
-    if cursor:
-        (before,) = decode_cursor(cursor, (int,))
-        query = query.where(JobRun.id < before)
+    query = repository.NEWEST_RUNS.query(repository.runs_query(name), cursor, limit)
     async with context.database.read_session() as session:
-        rows = list(await session.scalars(query.order_by(JobRun.id.desc()).limit(limit + 1)))
-    items = [run_view(r) for r in rows[:limit]]
-    return Page(items=items, next_cursor=encode_cursor([items[-1].id]) if len(rows) > limit else None)
+        rows = list(await session.scalars(query))
+    return repository.NEWEST_RUNS.page(rows, limit, key=lambda r: [r.id], view=run_view)
+
+
+async def list_anomalies(
+    context: ServiceContext,
+    *,
+    kinds: Sequence[str],
+    patient: str | None,
+    since: date | None,
+    cursor: str | None,
+    limit: int,
+) -> Page[AnomalyView]:
+    """Newest first; ``since`` is a local day."""
+    start = datetime.combine(since, time(0), tzinfo=context.settings.zone).astimezone(UTC) if since else None
+    query = repository.NEWEST_ANOMALIES.query(repository.anomalies_query(kinds, patient, start), cursor, limit)
+    async with context.database.read_session() as session:
+        rows = list(await session.execute(query))
+        cases = await repository.cases_of(session, [a.id for a, _ in rows[:limit]])
+    return repository.NEWEST_ANOMALIES.page(
+        rows,
+        limit,
+        key=lambda row: [row[0].id],
+        view=lambda row: repository.anomaly_view(row[0], row[1], cases[row[0].id]),
+    )

@@ -22,76 +22,22 @@ Choices the SPEC leaves open:
 
 from __future__ import annotations
 
-import hashlib
-import json
 from bisect import bisect_left, bisect_right
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+
+import msgspec
 
 from pv_service.rules.doses import ProductContent, compared_on_cbd, dispensed_daily_mg, milligrams
 from pv_service.rules.duplicates import normalise_text
+from pv_service.rules.findings import Finding
 from pv_service.rules.registry import SECURE_MAX_DAYS, DailyDose, Period
-
-SECURE_SUPPLY_OVER_28_DAYS = "secure_supply_over_28_days"
-SUPPLY_OUTSIDE_PRESCRIPTION = "supply_outside_prescription"
-QUANTITY_ABOVE_PRESCRIBED = "quantity_above_prescribed"
-DISPENSATION_WITHOUT_PRESCRIPTION = "dispensation_without_prescription"
-EARLY_REFILL = "early_refill"
-REPORTED_DOSE_MISMATCH = "reported_dose_mismatch"
-TITRATION_START_TOO_HIGH = "titration_start_too_high"
-TITRATION_INCREMENT_TOO_LARGE = "titration_increment_too_large"
-TITRATION_INCREASE_TOO_SOON = "titration_increase_too_soon"
-TITRATION_ABOVE_MAX_DOSE = "titration_above_max_dose"
-TEMPORAL_ASSOCIATION = "temporal_association"
-POSITIVE_DECHALLENGE = "positive_dechallenge"
-POSITIVE_RECHALLENGE = "positive_rechallenge"
-
-DOSE_KINDS = frozenset(
-    {
-        SECURE_SUPPLY_OVER_28_DAYS,
-        SUPPLY_OUTSIDE_PRESCRIPTION,
-        QUANTITY_ABOVE_PRESCRIBED,
-        DISPENSATION_WITHOUT_PRESCRIPTION,
-        EARLY_REFILL,
-    }
-)
-TITRATION_KINDS = frozenset(
-    {
-        TITRATION_START_TOO_HIGH,
-        TITRATION_INCREMENT_TOO_LARGE,
-        TITRATION_INCREASE_TOO_SOON,
-        TITRATION_ABOVE_MAX_DOSE,
-        TEMPORAL_ASSOCIATION,
-        POSITIVE_DECHALLENGE,
-        POSITIVE_RECHALLENGE,
-    }
-)
 
 # Outcomes saying that a reaction abated (report_body.schema.json), when no end date is given.
 ABATED_OUTCOMES = frozenset({"recovered", "recovering", "recovered_with_sequelae"})
 
 _RELATIVE_MARGIN = 1e-9
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    kind: str
-    patient_id: int
-    records: tuple[str, ...]
-    cases: tuple[int, ...]
-    detail: dict[str, object]
-
-    @property
-    def key(self) -> str:
-        """sha256 (64 hex digits) of kind, patient, sorted records and sorted cases; detail is not part of it."""
-        canonical = json.dumps(
-            [self.kind, self.patient_id, sorted(self.records), sorted(self.cases)],
-            separators=(",", ":"),
-            ensure_ascii=False,
-        )
-        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,26 +89,15 @@ class ReactionFacts:
     outcome: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class Protocol:
+class TitrationProtocol(msgspec.Struct, frozen=True):
+    """The protocol of ``schemas/reference/titration_protocol.json`` (its other keys, such as ``note``, ignored)."""
+
     titration_days: int
     max_start_daily_thc_mg: float
     max_daily_thc_increment_mg: float
     min_days_between_increases: int
     max_daily_thc_mg: float
     temporal_association_days: int
-
-    @classmethod
-    def from_mapping(cls, data: Mapping[str, Any]) -> Protocol:
-        """From the parsed `schemas/reference/titration_protocol.json` (other keys, such as `note`, ignored)."""
-        return cls(
-            titration_days=int(data["titration_days"]),
-            max_start_daily_thc_mg=float(data["max_start_daily_thc_mg"]),
-            max_daily_thc_increment_mg=float(data["max_daily_thc_increment_mg"]),
-            min_days_between_increases=int(data["min_days_between_increases"]),
-            max_daily_thc_mg=float(data["max_daily_thc_mg"]),
-            temporal_association_days=int(data["temporal_association_days"]),
-        )
 
 
 def _above(value: float, limit: float) -> bool:
@@ -188,7 +123,7 @@ def _dispensation_detail(dispensation: DispensationFacts) -> dict[str, object]:
 
 def _orphan(dispensation: DispensationFacts) -> Finding:
     return Finding(
-        DISPENSATION_WITHOUT_PRESCRIPTION,
+        "dispensation_without_prescription",
         dispensation.patient_id,
         (dispensation.id,),
         (),
@@ -253,7 +188,7 @@ def dose_findings(
                 quantity_checked = False  # one finding per prescription: the dispensation that crossed the line
                 findings.append(
                     Finding(
-                        QUANTITY_ABOVE_PRESCRIBED,
+                        "quantity_above_prescribed",
                         patient,
                         (prescription.id, dispensation.id),
                         (),
@@ -291,7 +226,7 @@ def _secure_finding(
     prescription: PrescriptionFacts, dispensation: DispensationFacts, first: DispensationFacts, days_supplied: int
 ) -> Finding:
     return Finding(
-        SECURE_SUPPLY_OVER_28_DAYS,
+        "secure_supply_over_28_days",
         prescription.patient_id,
         (prescription.id, dispensation.id),
         (),
@@ -306,7 +241,7 @@ def _secure_finding(
 
 def _outside_finding(prescription: PrescriptionFacts, prescribed: Period, dispensation: DispensationFacts) -> Finding:
     return Finding(
-        SUPPLY_OUTSIDE_PRESCRIPTION,
+        "supply_outside_prescription",
         prescription.patient_id,
         (prescription.id, dispensation.id),
         (),
@@ -322,7 +257,7 @@ def _early_refill_finding(
     refill_tolerance: float,
 ) -> Finding:
     return Finding(
-        EARLY_REFILL,
+        "early_refill",
         prescription.patient_id,
         (prescription.id, previous.id, dispensation.id),
         (),
@@ -361,7 +296,7 @@ def reported_dose_findings(
         return []
     return [
         Finding(
-            REPORTED_DOSE_MISMATCH,
+            "reported_dose_mismatch",
             reported.patient_id,
             (supplied.id,),
             (reported.case_id,),
@@ -425,7 +360,7 @@ def _latest_at_or_before(dates: list[date], on: date) -> int | None:
 
 
 def _protocol_findings(
-    patient_id: int, inclusion: date, steps: Sequence[StepFacts], protocol: Protocol
+    patient_id: int, inclusion: date, steps: Sequence[StepFacts], protocol: TitrationProtocol
 ) -> list[Finding]:
     findings: list[Finding] = []
     if not steps:
@@ -434,7 +369,7 @@ def _protocol_findings(
     if _above(first.daily_thc_mg, protocol.max_start_daily_thc_mg):
         findings.append(
             Finding(
-                TITRATION_START_TOO_HIGH,
+                "titration_start_too_high",
                 patient_id,
                 (_step_record(first),),
                 (),
@@ -451,7 +386,7 @@ def _protocol_findings(
         if _above(step.daily_thc_mg, protocol.max_daily_thc_mg):
             findings.append(
                 Finding(
-                    TITRATION_ABOVE_MAX_DOSE,
+                    "titration_above_max_dose",
                     patient_id,
                     (_step_record(step),),
                     (),
@@ -469,7 +404,7 @@ def _protocol_findings(
         if in_titration and _above(increment, protocol.max_daily_thc_increment_mg):
             findings.append(
                 Finding(
-                    TITRATION_INCREMENT_TOO_LARGE,
+                    "titration_increment_too_large",
                     patient_id,
                     (_step_record(previous), _step_record(step)),
                     (),
@@ -487,7 +422,7 @@ def _protocol_findings(
         if in_titration and days_between < protocol.min_days_between_increases:
             findings.append(
                 Finding(
-                    TITRATION_INCREASE_TOO_SOON,
+                    "titration_increase_too_soon",
                     patient_id,
                     (_step_record(reference), _step_record(step)),
                     (),
@@ -524,7 +459,7 @@ def titration_findings(
     inclusion: date,
     steps: Sequence[StepFacts],
     reactions: Sequence[ReactionFacts],
-    protocol: Protocol,
+    protocol: TitrationProtocol,
 ) -> list[Finding]:
     """Findings on one patient's titration steps (sorted by date) and the reactions of their cases."""
     findings = _protocol_findings(patient_id, inclusion, steps, protocol)
@@ -564,7 +499,7 @@ def titration_findings(
         step = steps[index]
         findings.append(
             Finding(
-                TEMPORAL_ASSOCIATION,
+                "temporal_association",
                 patient_id,
                 (_step_record(step),),
                 (case_id,),
@@ -581,7 +516,7 @@ def titration_findings(
     for (case_id, index), group in dechallenges.items():
         findings.append(
             Finding(
-                POSITIVE_DECHALLENGE,
+                "positive_dechallenge",
                 patient_id,
                 (_step_record(steps[index]),),
                 (case_id,),
@@ -634,7 +569,7 @@ def _rechallenges(
     for (first_case, again_case, reduction, increase), pairs in sorted(groups.items()):
         findings.append(
             Finding(
-                POSITIVE_RECHALLENGE,
+                "positive_rechallenge",
                 patient_id,
                 (_step_record(steps[reduction]), _step_record(steps[increase])),
                 tuple(dict.fromkeys((first_case, again_case))),

@@ -31,7 +31,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+
+import msgspec
 
 SIGNAL_MIN_CASES = 3
 EVANS_MIN_PRR = 2.0
@@ -60,8 +62,7 @@ class Table2x2:
         return self.a + self.b + self.c + self.d
 
 
-@dataclass(frozen=True, slots=True)
-class Disproportionality:
+class Disproportionality(msgspec.Struct, frozen=True, kw_only=True):
     """The statistics of one table; None where a statistic is undefined or not finite."""
 
     prr: float | None
@@ -182,7 +183,7 @@ def measure(table: Table2x2) -> Disproportionality:
         ic025=ic025,
         signal=False,
     )
-    return replace(stats, signal=is_signal(table, stats))
+    return msgspec.structs.replace(stats, signal=is_signal(table, stats))
 
 
 def rise(current: int, previous_weeks: Sequence[int]) -> Rise:

@@ -11,10 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Literal, get_args
 
 from pv_service.rules.seriousness import ReactionSeriousness
 
-PRIORITIES = ("P1", "P2", "P3", "P4", "P5")
+Priority = Literal["P1", "P2", "P3", "P4", "P5"]
+PRIORITIES: tuple[Priority, ...] = get_args(Priority)
 SERIOUS_TRIAGE = timedelta(hours=24)
 NON_SERIOUS_TRIAGE = timedelta(days=7)
 SERIOUS_FORWARD = timedelta(days=15)
@@ -46,7 +48,7 @@ def is_during_titration(inclusion: date, onset: date | None, titration_days: int
     return onset is not None and 0 <= (onset - inclusion).days < titration_days
 
 
-def priority(reactions: Sequence[ReactionSeriousness], context: PatientContext) -> str:
+def priority(reactions: Sequence[ReactionSeriousness], context: PatientContext) -> Priority:
     criteria = {c for r in reactions for c in r.criteria}
     if criteria & {"death", "life_threatening"}:
         return "P1"

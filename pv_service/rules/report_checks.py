@@ -7,13 +7,13 @@ lower ``completeness`` and drive follow-up requests.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from pv_service.reports.body import ReportBody
 from pv_service.rules.field_error import FieldError
 from pv_service.rules.personal_identifiers import personal_identifier_errors
+from pv_service.rules.report_body import ReportBody
 
 PROFESSION_OF_ROLE = {"prescriber": "physician", "pharmacist": "pharmacist"}
 # Age bounds outside which a pregnancy is implausible (SPEC §14).
@@ -176,3 +176,34 @@ def completeness(body: ReportBody, sex: str | None) -> tuple[float, list[str]]:
     missing = [path for path, value in fields if _blank(value)]
     # Half-up, as a person rounds (Python's round() would give 0.62 for 5/8).
     return math.floor((len(fields) - len(missing)) / len(fields) * 100 + 0.5) / 100, missing
+
+
+def carried_codes(body: ReportBody, earlier_codes: Sequence[str | None]) -> list[str | None]:
+    """A follow-up's reaction codes: reactions keep their index, and a code given in triage stays unless the
+    reporter sends another."""
+    codes = []
+    for index, reaction in enumerate(body.reactions or []):
+        earlier = earlier_codes[index] if index < len(earlier_codes) else None
+        codes.append(reaction.code or earlier)
+    return codes
+
+
+def follow_up_errors(body: ReportBody, registry_id: str, earlier_codes: Sequence[str | None]) -> list[FieldError]:
+    """A follow-up concerns the case's own patient and amends or appends reactions, in their order."""
+    errors = []
+    named = body.patient.registry_id if body.patient and body.patient.registry_id else None
+    if named not in (None, registry_id):
+        errors.append(
+            FieldError("patient.registry_id", "patient_changed", "A follow-up concerns the case's own patient.")
+        )
+    reactions = body.reactions or []
+    if len(reactions) < len(earlier_codes):
+        errors.append(
+            FieldError("reactions", "reaction_removed", "A follow-up may amend or append reactions, not remove them.")
+        )
+    for index, reaction in enumerate(reactions[: len(earlier_codes)]):
+        if reaction.code and reaction.code != earlier_codes[index] and reaction.code in earlier_codes:
+            errors.append(
+                FieldError(f"reactions[{index}]", "reaction_removed", "Reactions keep their order; append new ones.")
+            )
+    return errors

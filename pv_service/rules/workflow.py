@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
-STATES = ("received", "in_triage", "assessed", "awaiting_follow_up", "duplicate", "closed", "nullified")
-ACTIVE = ("received", "in_triage", "assessed", "awaiting_follow_up")
+from datetime import datetime
+from typing import Literal, get_args
 
-ALLOWED_IN: dict[str, frozenset[str]] = {
+CaseState = Literal["received", "in_triage", "assessed", "awaiting_follow_up", "duplicate", "closed", "nullified"]
+TriageActionName = Literal[
+    "assign", "start", "code", "set_seriousness", "assess", "request_follow_up", "mark_duplicate", "close",
+    "forward", "nullify",
+]  # fmt: skip
+# Where a case is forwarded: the regional centre, the national agency.
+Destination = Literal["crpv", "ansm"]
+
+STATES: tuple[CaseState, ...] = get_args(CaseState)
+ACTIVE: tuple[CaseState, ...] = ("received", "in_triage", "assessed", "awaiting_follow_up")
+# Out of the queue unless asked for by state.
+FINISHED: tuple[CaseState, ...] = ("closed", "nullified", "duplicate")
+# Cases that do not count: never overdue, never in the digest's population.
+SET_ASIDE: tuple[CaseState, ...] = ("duplicate", "nullified")
+
+ALLOWED_IN: dict[TriageActionName, frozenset[CaseState]] = {
     "assign": frozenset(ACTIVE),
     "start": frozenset({"received", "awaiting_follow_up"}),
     "code": frozenset({"in_triage", "assessed"}),
@@ -19,6 +34,18 @@ ALLOWED_IN: dict[str, frozenset[str]] = {
 }
 # States a follow-up from the reporter brings back to triage.
 REOPENED_BY_FOLLOW_UP = frozenset({"closed", "awaiting_follow_up"})
+
+
+def is_overdue(
+    *, state: str, forwarded_at: datetime | None, forward_due: datetime, triage_due: datetime, at: datetime
+) -> bool:
+    """SPEC §15: whatever the state but duplicate and nullified, a case not forwarded by its forward due
+    date, or still received past its triage due date, is overdue — a closed case never forwarded counts.
+    ``Case.overdue_at`` is the same rule as a SQL expression."""
+    if state in SET_ASIDE:
+        return False
+    not_forwarded = forwarded_at is None or forwarded_at > at
+    return (not_forwarded and at > forward_due) or (state == "received" and at > triage_due)
 
 
 def is_allowed(action: str, state: str) -> bool:

@@ -23,9 +23,15 @@ from sqlalchemy import (
     MetaData,
     String,
     UniqueConstraint,
+    and_,
+    or_,
 )
+from sqlalchemy.ext.hybrid import hybrid_method
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator
+
+from pv_service.rules.workflow import SET_ASIDE, is_overdue
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -234,6 +240,26 @@ class Case(Base):
 
     # The queue's order, with the state so that filtering on it needs no row lookup.
     __table_args__ = (Index("ix_cases_queue", "priority", "triage_due", "received_at", "id", "state"),)
+
+    @hybrid_method
+    def overdue_at(self, at: datetime) -> bool:
+        """``rules.workflow.is_overdue`` for this case; in a query, the same rule as SQL."""
+        return is_overdue(
+            state=self.state,
+            forwarded_at=self.forwarded_at,
+            forward_due=self.forward_due,
+            triage_due=self.triage_due,
+            at=at,
+        )
+
+    @overdue_at.inplace.expression
+    @classmethod
+    def _overdue_at_expression(cls, at: datetime) -> ColumnElement[bool]:
+        not_forwarded = or_(cls.forwarded_at.is_(None), cls.forwarded_at > at)
+        return and_(
+            cls.state.not_in(SET_ASIDE),
+            or_(and_(not_forwarded, cls.forward_due < at), and_(cls.state == "received", cls.triage_due < at)),
+        )
 
 
 class CaseVersion(Base):

@@ -1,43 +1,39 @@
-"""Triage actions on a case (SPEC §5, §13, §14): one transaction each, checked for staleness, audited.
+"""Triage (SPEC §5, §13, §14): the queue and its line listing, and actions on a case — one transaction
+each, checked for staleness, audited.
 
-Order of refusals: 404 (case unknown), 428 (no If-Match) / 412 (stale), 409 (not allowed in this
+Order of refusals for an action: 404 (case unknown), 428 (no If-Match) / 412 (stale), 409 (not allowed in this
 state), 422 (the action's own rules). The row is locked before the ETag is compared, so of two
 actions sent with the same ETag exactly one wins and the other gets 412.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from datetime import date, datetime, timedelta
+import csv
+import io
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import date, timedelta
 from typing import Any
 
-import msgspec
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pv_service.audit import record_audit
+from pv_service.cases import repository as cases
+from pv_service.cases.schemas import CaseDetail, etag_of
+from pv_service.cases.service import case_detail, check_if_match, latest_body, reachable_case, reassess
 from pv_service.clock import utc_now
 from pv_service.context import ServiceContext
-from pv_service.errors import conflict, rule_violation
-from pv_service.pagination import Page, decode_cursor, encode_cursor
-from pv_service.reports import views
-from pv_service.reports.assessment import reported_criteria
-from pv_service.reports.service import (
-    case_detail,
-    check_if_match,
-    current_reactions,
-    etag_of,
-    latest_body,
-    reachable_case,
-    reassess,
-)
+from pv_service.errors import NotForwarded, RuleViolation, StateConflict
+from pv_service.pagination import Page
 from pv_service.rules import causality
+from pv_service.rules.assessment import reported_criteria
 from pv_service.rules.field_error import FieldError
 from pv_service.rules.seriousness import CRITERIA, reaction_criteria
 from pv_service.rules.workflow import is_allowed, next_state
-from pv_service.storage.models import AuditEntry, Case, CaseReaction, FollowUpRequest, User
-from pv_service.triage import actions
-from pv_service.users import Caller
+from pv_service.storage.models import Case, CaseReaction, FollowUpRequest, Patient, User
+from pv_service.triage import repository
+from pv_service.triage import schemas as actions
+from pv_service.triage.schemas import AuditItem, QueueFilters, QueueItem, QueuePage
+from pv_service.users.schemas import Caller
 
 FOLLOW_UP_REPLY_DAYS = 14
 _AUDITED_CASE_FIELDS = (
@@ -101,7 +97,7 @@ class _Step:
 
     def reaction(self, index: int) -> CaseReaction:
         if index >= len(self.reactions):
-            raise rule_violation(
+            raise RuleViolation(
                 [FieldError("reaction", "invalid_value", f"The case has {len(self.reactions)} reaction(s).")]
             )
         return self.reactions[index]
@@ -110,14 +106,14 @@ class _Step:
 async def _assign(step: _Step, action: actions.Assign) -> None:
     user = await step.session.get(User, action.assignee)
     if user is None or user.role != "pv_staff":
-        raise rule_violation([FieldError("assignee", "unknown_reference", "No PV staff member with this RPPS.")])
+        raise RuleViolation([FieldError("assignee", "unknown_reference", "No PV staff member with this RPPS.")])
     step.case.assignee = action.assignee
 
 
 async def _code(step: _Step, action: actions.CodeReaction) -> None:
     reaction = step.reaction(action.reaction)
     if action.code not in step.context.reference.reactions:
-        raise rule_violation([FieldError("code", "unknown_reaction_code", "Not a term of the vocabulary.")])
+        raise RuleViolation([FieldError("code", "unknown_reaction_code", "Not a term of the vocabulary.")])
     reaction.code = action.code
     await reassess(step.session, step.context, step.case)
 
@@ -129,7 +125,7 @@ async def _set_seriousness(step: _Step, action: actions.SetSeriousness) -> None:
     chosen = [name for name in CRITERIA if getattr(action.seriousness, name)]
     removed = [name for name in reported if name not in chosen]
     if removed and not (action.reason and action.reason.strip()):
-        raise rule_violation(
+        raise RuleViolation(
             [FieldError("reason", "invalid_value", f"Removing the reporter's {', '.join(removed)} needs a reason.")]
         )
     reaction.staff_criteria = chosen
@@ -140,9 +136,9 @@ async def _assess(step: _Step, action: actions.Assess) -> None:
     reaction = step.reaction(action.reaction)
     if (action.chronology is None) != (action.semiology is None):
         field = "semiology" if action.semiology is None else "chronology"
-        raise rule_violation([FieldError(field, "invalid_value", "Chronology and semiology go together.")])
+        raise RuleViolation([FieldError(field, "invalid_value", "Chronology and semiology go together.")])
     if action.who_umc is None and action.chronology is None:
-        raise rule_violation(
+        raise RuleViolation(
             [FieldError("who_umc", "invalid_value", "Give a WHO-UMC category, or a chronology and a semiology.")]
         )
     reaction.who_umc = action.who_umc
@@ -159,7 +155,7 @@ async def _request_follow_up(step: _Step, action: actions.RequestFollowUp) -> No
     now = utc_now()
     today = now.astimezone(step.context.settings.zone).date()
     if action.reply_by is not None and action.reply_by < today:
-        raise rule_violation([FieldError("reply_by", "invalid_value", "The reply date is in the past.")])
+        raise RuleViolation([FieldError("reply_by", "invalid_value", "The reply date is in the past.")])
     step.session.add(
         FollowUpRequest(
             case_id=step.case.id,
@@ -174,15 +170,17 @@ async def _request_follow_up(step: _Step, action: actions.RequestFollowUp) -> No
 
 async def _mark_duplicate(step: _Step, action: actions.MarkDuplicate) -> None:
     if action.master == step.case.id:
-        raise rule_violation([FieldError("master", "invalid_value", "A case cannot duplicate itself.")])
+        raise RuleViolation([FieldError("master", "invalid_value", "A case cannot duplicate itself.")])
     master = await step.session.get(Case, action.master)
     if master is None or master.state in ("nullified", "duplicate"):
-        raise rule_violation([FieldError("master", "unknown_reference", "No such master case.")])
+        raise RuleViolation([FieldError("master", "unknown_reference", "No such master case.")])
     step.case.duplicate_of = master.id
 
 
 async def _close(step: _Step, action: actions.Close) -> None:
-    return None
+    # A duplicate goes with its master, which is forwarded in its stead.
+    if step.case.serious and step.case.forwarded_at is None and step.case.state != "duplicate":
+        raise NotForwarded()
 
 
 async def _start(step: _Step, action: actions.Start) -> None:
@@ -197,7 +195,7 @@ async def _forward(step: _Step, action: actions.Forward) -> None:
 
 async def _nullify(step: _Step, action: actions.Nullify) -> None:
     if not action.reason.strip():
-        raise rule_violation([FieldError("reason", "invalid_value", "Nullification needs a reason.")])
+        raise RuleViolation([FieldError("reason", "invalid_value", "Nullification needs a reason.")])
     step.case.nullification_reason = action.reason.strip()
 
 
@@ -215,21 +213,17 @@ _HANDLERS: dict[type[Any], Callable[[_Step, Any], Awaitable[None]]] = {
 }
 
 
-def _action_name(action: actions.TriageAction) -> str:
-    return str(type(action).__struct_config__.tag)
-
-
 async def apply_action(
     context: ServiceContext, caller: Caller, case_id: int, action: actions.TriageAction, if_match: str | None
-) -> tuple[views.CaseDetail, str]:
-    name = _action_name(action)
+) -> tuple[CaseDetail, str]:
+    name = action.name
     async with context.database.session() as session, session.begin():
         case = await reachable_case(session, caller, case_id, lock=True)
         check_if_match(case, if_match, required=True)
         if not is_allowed(name, case.state):
-            raise conflict(f"'{name}' is not allowed while the case is {case.state}.")
+            raise StateConflict(f"'{name}' is not allowed while the case is {case.state}.")
         step = _Step(session, context, caller, case)
-        step.reactions = await current_reactions(session, case.id)
+        step.reactions = await cases.reactions_of(session, case.id)
         index = getattr(action, "reaction", None)
         target = step.reactions[index] if index is not None and index < len(step.reactions) else None
         before = _snapshot(case, target)
@@ -252,23 +246,114 @@ async def apply_action(
         return await case_detail(session, case, caller), etag_of(case)
 
 
-class AuditItem(msgspec.Struct, frozen=True):
-    at: datetime
-    actor: str
-    action: str
-    before: dict[str, Any] | None
-    after: dict[str, Any] | None
-
-
 async def case_audit(
     context: ServiceContext, caller: Caller, case_id: int, cursor: str | None, limit: int
 ) -> Page[AuditItem]:
     async with context.database.read_session() as session:
         case = await reachable_case(session, caller, case_id)
-        query = select(AuditEntry).where(AuditEntry.entity == "case", AuditEntry.entity_id == str(case.id))
-        if cursor:
-            (after,) = decode_cursor(cursor, (int,))
-            query = query.where(AuditEntry.id > after)
-        rows = list(await session.scalars(query.order_by(AuditEntry.id).limit(limit + 1)))
-    items = [AuditItem(at=r.at, actor=r.actor, action=r.action, before=r.before, after=r.after) for r in rows[:limit]]
-    return Page(items=items, next_cursor=encode_cursor([rows[limit - 1].id]) if len(rows) > limit else None)
+        query = repository.AUDIT_ORDER.query(repository.audit_query(case.id), cursor, limit)
+        rows = list(await session.scalars(query))
+    return repository.AUDIT_ORDER.page(
+        rows,
+        limit,
+        key=lambda r: [r.id],
+        view=lambda r: AuditItem(at=r.at, actor=r.actor, action=r.action, before=r.before, after=r.after),
+    )
+
+
+# --- the queue ----------------------------------------------------------------------------------------
+
+CSV_BATCH = 500
+LINE_LISTING_COLUMNS = (
+    "case_number", "received", "age", "sex", "product", "dose", "reaction_codes", "onset", "outcome",
+    "seriousness", "causality", "state",
+)  # fmt: skip
+
+
+def _queue_item(case: Case, codes: list[str | None], now: Any) -> QueueItem:
+    return QueueItem(
+        id=case.id,
+        case_number=case.case_number,
+        state=case.state,  # type: ignore[arg-type]
+        priority=case.priority,  # type: ignore[arg-type]
+        serious=case.serious,
+        expected=case.expected,
+        received_at=case.received_at,
+        triage_due=case.triage_due,
+        forward_due=case.forward_due,
+        assignee=case.assignee,
+        product=case.product,
+        reactions=codes,
+        overdue=case.overdue_at(now),
+    )
+
+
+async def queue_page(
+    context: ServiceContext, filters: QueueFilters, cursor: str | None, limit: int, with_counts: bool
+) -> QueuePage:
+    now = utc_now()
+    conditions = repository.queue_conditions(filters, now)
+    query = repository.QUEUE_ORDER.query(repository.queue_query(conditions), cursor, limit)
+    async with context.database.read_session() as session:
+        rows = list(await session.scalars(query))
+        codes = await repository.reaction_codes(session, [c.id for c in rows[:limit]])
+        counts = await repository.queue_counts(session, conditions) if with_counts else None
+    page = repository.QUEUE_ORDER.page(
+        rows, limit, key=repository.queue_key, view=lambda c: _queue_item(c, codes[c.id], now)
+    )
+    return QueuePage(items=page.items, next_cursor=page.next_cursor, counts=counts)
+
+
+def _line(case: Case, patient: Patient, reactions: list[CaseReaction]) -> list[str]:
+    onset = min((r.onset_date for r in reactions if r.onset_date), default=None)
+    age_year = onset.year if onset else case.received_at.year
+    dose = "; ".join(
+        f"{label} {value:g} mg/d"
+        for label, value in (("THC", case.daily_thc_mg), ("CBD", case.daily_cbd_mg))
+        if value is not None
+    )
+    return [
+        case.case_number,
+        case.received_at.isoformat().replace("+00:00", "Z"),
+        str(age_year - patient.birth_year) if patient.birth_year is not None else "",
+        patient.sex,
+        case.product,
+        dose,
+        " | ".join(r.code or "(uncoded)" for r in reactions),
+        onset.isoformat() if onset else "",
+        " | ".join(r.outcome or "" for r in reactions),
+        " | ".join(case.criteria) if case.serious else "non-serious",
+        " | ".join(_causality_text(r) for r in reactions),
+        case.state,
+    ]
+
+
+def _causality_text(reaction: CaseReaction) -> str:
+    parts = [reaction.who_umc or "", reaction.intrinsic_score or ""]
+    return "/".join(p for p in parts if p) or "-"
+
+
+def _csv(rows: list[list[str]] | list[tuple[str, ...]]) -> bytes:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(rows)
+    return buffer.getvalue().encode()
+
+
+async def line_listing(context: ServiceContext, filters: QueueFilters) -> AsyncIterator[bytes]:
+    """The queue as a CIOMS II-style line listing, streamed in keyset batches."""
+    conditions = repository.queue_conditions(filters, utc_now())
+    yield _csv([LINE_LISTING_COLUMNS])
+    cursor: str | None = None
+    while True:
+        query = repository.QUEUE_ORDER.query(repository.line_listing_query(conditions), cursor, CSV_BATCH)
+        async with context.database.read_session() as session:
+            rows = list(await session.execute(query))
+            reactions = await repository.reactions_by_case(session, [case.id for case, _ in rows[:CSV_BATCH]])
+        page = repository.QUEUE_ORDER.page(
+            rows, CSV_BATCH, key=lambda row: repository.queue_key(row[0]), view=lambda row: row
+        )
+        if page.items:
+            yield _csv([_line(case, patient, reactions[case.id]) for case, patient in page.items])
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor

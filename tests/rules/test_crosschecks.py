@@ -8,32 +8,32 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pv_service.rules.crosschecks import (
-    DOSE_KINDS,
-    TITRATION_KINDS,
     DispensationFacts,
-    Finding,
     PrescriptionFacts,
-    Protocol,
     ReactionFacts,
     ReportedDose,
     StepFacts,
+    TitrationProtocol,
     dose_findings,
     reported_dose_findings,
     titration_findings,
 )
 from pv_service.rules.doses import ProductContent
+from pv_service.rules.findings import DOSE_KINDS, TITRATION_KINDS, Finding
 
 # From schemas/reference/products.json.
 OIL_T10 = ProductContent(form="oil", thc=10.0, cbd=0.5)
 OIL_C50 = ProductContent(form="oil", thc=0.2, cbd=50.0)
 FLOWER_T18 = ProductContent(form="flower", thc=18.0, cbd=1.0)
 
-PROTOCOL = Protocol.from_mapping(
-    json.loads((Path(__file__).parents[2] / "schemas" / "reference" / "titration_protocol.json").read_text())
+PROTOCOL = msgspec.json.decode(
+    (Path(__file__).parents[2] / "schemas" / "reference" / "titration_protocol.json").read_bytes(),
+    type=TitrationProtocol,
 )
 
 START = date(2022, 6, 1)
@@ -317,7 +317,7 @@ def test_reported_dose_needs_a_dispensation_a_content_and_a_reported_value() -> 
 
 def test_protocol_is_read_from_the_schemas_copy() -> None:
     assert (
-        Protocol(
+        TitrationProtocol(
             titration_days=28,
             max_start_daily_thc_mg=2.5,
             max_daily_thc_increment_mg=2.5,

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pv_service.reports.body import ReportBody
 from pv_service.rules.field_error import FieldError
+from pv_service.rules.report_body import ReportBody
 from pv_service.rules.report_checks import ReportedPatient, completeness, validity_errors
 
 REFERENCE = Path(__file__).resolve().parents[2] / "schemas" / "reference"

@@ -1,19 +1,21 @@
 """The JSON Schema of the report body, generated from the code's own types and shipped in ``schemas/``.
 
-Regenerate after changing ``pv_service/reports/body.py``: ``python -m pv_service.reports.json_schema``;
+Regenerate after changing ``pv_service/rules/report_body.py``: ``python -m pv_service.cases.json_schema``;
 a test fails while the shipped file and the types disagree.
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import msgspec
 
-from pv_service.config import PROJECT_ROOT
-from pv_service.reports.body import ReportBody
+from pv_service.reference import schemas_root
+from pv_service.rules.report_body import ReportBody
 
-SCHEMA_FILE = PROJECT_ROOT / "schemas" / "report_body.schema.json"
+# The shipped copy: in a checkout (editable install), the top-level schemas/ folder.
+SCHEMA_FILE = schemas_root(None) / "report_body.schema.json"
 
 
 def render() -> str:
@@ -22,4 +24,4 @@ def render() -> str:
 
 
 if __name__ == "__main__":
-    SCHEMA_FILE.write_text(render(), encoding="utf-8")
+    Path(str(SCHEMA_FILE)).write_text(render(), encoding="utf-8")

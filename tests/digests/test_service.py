@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 
 from conftest import OTHER_PRESCRIBER, PRESCRIBER, PV_STAFF, Tokens
 from litestar.testing import AsyncTestClient
+from report_bodies import reaction, report, serious
 from sqlalchemy import update
-from test_reports_intake import reaction, report, serious
 
 from pv_service.clock import utc_now
 from pv_service.jobs.periods import latest_complete, period_containing

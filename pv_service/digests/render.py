@@ -8,7 +8,7 @@ from functools import cache
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from pv_service.jobs.digest import DigestBody
+from pv_service.digests.schemas import DigestBody
 
 CSV_COLUMNS = (
     "level", "window", "product", "reaction", "a", "b", "c", "d", "prr", "chi2", "ror", "ror_lower", "ror_upper",

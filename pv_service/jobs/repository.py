@@ -1,35 +1,25 @@
-"""Cross-check findings as stored anomalies: each once under its stable key, linked to its cases."""
+"""Named queries of the jobs area: anomalies (stored once under their stable key), runs and their claims."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, time
+from datetime import datetime
 from typing import Any
 
-import msgspec
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Select, Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pv_service.clock import utc_now
-from pv_service.context import ServiceContext
-from pv_service.jobs.runner import JobOutput
-from pv_service.pagination import Page, decode_cursor, encode_cursor
-from pv_service.rules.crosschecks import Finding
-from pv_service.storage.models import Anomaly, AnomalyCase, Patient
+from pv_service.jobs.schemas import AnomalyView
+from pv_service.pagination import Keyset
+from pv_service.rules.findings import Finding
+from pv_service.storage.models import Anomaly, AnomalyCase, JobRun, Patient
 
 ANOMALIES: Table = Anomaly.__table__  # type: ignore[assignment]
 ANOMALY_CASES: Table = AnomalyCase.__table__  # type: ignore[assignment]
 CHUNK = 500
-
-
-class AnomalyView(msgspec.Struct, frozen=True, kw_only=True):
-    id: int
-    kind: str
-    patient: str
-    records: list[str]
-    cases: list[int]
-    detail: dict[str, Any]
-    first_seen: datetime
+NEWEST_ANOMALIES = Keyset((Anomaly.id,), descending=True)
+NEWEST_RUNS = Keyset((JobRun.id,), descending=True)
 
 
 async def store_findings(session: AsyncSession, findings: Sequence[Finding], run_id: int) -> int:
@@ -68,16 +58,7 @@ async def store_findings(session: AsyncSession, findings: Sequence[Finding], run
     return len(new)
 
 
-def findings_output(findings: list[Finding], counted: dict[str, int]) -> JobOutput:
-    """A job's output made of findings: stored in the run's closing transaction, counted in its record."""
-
-    async def write(session: AsyncSession, run_id: int) -> dict[str, int]:
-        return {**counted, "findings": len(findings), "new_anomalies": await store_findings(session, findings, run_id)}
-
-    return JobOutput(write=write)
-
-
-async def _cases_of(session: AsyncSession, anomaly_ids: list[int]) -> dict[int, list[int]]:
+async def cases_of(session: AsyncSession, anomaly_ids: list[int]) -> dict[int, list[int]]:
     cases: dict[int, list[int]] = {anomaly_id: [] for anomaly_id in anomaly_ids}
     if anomaly_ids:
         rows = await session.execute(
@@ -90,7 +71,7 @@ async def _cases_of(session: AsyncSession, anomaly_ids: list[int]) -> dict[int, 
     return cases
 
 
-def _view(anomaly: Anomaly, registry_id: str, cases: list[int]) -> AnomalyView:
+def anomaly_view(anomaly: Anomaly, registry_id: str, cases: list[int]) -> AnomalyView:
     return AnomalyView(
         id=anomaly.id,
         kind=anomaly.kind,
@@ -102,33 +83,15 @@ def _view(anomaly: Anomaly, registry_id: str, cases: list[int]) -> AnomalyView:
     )
 
 
-async def list_anomalies(
-    context: ServiceContext,
-    *,
-    kinds: Sequence[str],
-    patient: str | None,
-    since: date | None,
-    cursor: str | None,
-    limit: int,
-) -> Page[AnomalyView]:
-    """Newest first."""
+def anomalies_query(kinds: Sequence[str], registry_id: str | None, since: datetime | None) -> Select[Any]:
     query = select(Anomaly, Patient.registry_id).join(Patient, Patient.id == Anomaly.patient_id)
     if kinds:
         query = query.where(Anomaly.kind.in_(kinds))
-    if patient is not None:
-        query = query.where(Patient.registry_id == patient)
+    if registry_id is not None:
+        query = query.where(Patient.registry_id == registry_id)
     if since is not None:
-        start = datetime.combine(since, time(0), tzinfo=context.settings.zone).astimezone(UTC)
-        query = query.where(Anomaly.first_seen >= start)
-    if cursor:
-        (before,) = decode_cursor(cursor, (int,))
-        query = query.where(Anomaly.id < before)
-    async with context.database.read_session() as session:
-        rows = list(await session.execute(query.order_by(Anomaly.id.desc()).limit(limit + 1)))
-        page = rows[:limit]
-        cases = await _cases_of(session, [a.id for a, _ in page])
-    items = [_view(anomaly, registry_id, cases[anomaly.id]) for anomaly, registry_id in page]
-    return Page(items=items, next_cursor=encode_cursor([items[-1].id]) if len(rows) > limit else None)
+        query = query.where(Anomaly.first_seen >= since)
+    return query
 
 
 async def findings_for_case(session: AsyncSession, case_id: int) -> list[AnomalyView]:
@@ -141,5 +104,14 @@ async def findings_for_case(session: AsyncSession, case_id: int) -> list[Anomaly
             .order_by(Anomaly.id)
         )
     )
-    cases = await _cases_of(session, [a.id for a, _ in rows])
-    return [_view(anomaly, registry_id, cases[anomaly.id]) for anomaly, registry_id in rows]
+    cases = await cases_of(session, [a.id for a, _ in rows])
+    return [anomaly_view(anomaly, registry_id, cases[anomaly.id]) for anomaly, registry_id in rows]
+
+
+def runs_query(job: str) -> Select[Any]:
+    return select(JobRun).where(JobRun.job == job)
+
+
+async def latest_runs(session: AsyncSession) -> dict[str, JobRun]:
+    latest_ids = select(func.max(JobRun.id)).group_by(JobRun.job)
+    return {run.job: run for run in await session.scalars(select(JobRun).where(JobRun.id.in_(latest_ids)))}

@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from pv_service.reference import ReferenceData
-from pv_service.reports.body import ReportBody, ReportedReaction
 from pv_service.rules import priority as priority_rules
 from pv_service.rules import seriousness as seriousness_rules
 from pv_service.rules.consistency import RecordedDose, consistency_warnings
 from pv_service.rules.doses import ProductContent
 from pv_service.rules.field_error import FieldError
+from pv_service.rules.report_body import ReportBody, ReportedReaction
 from pv_service.rules.report_checks import ReportedPatient, completeness, earliest_onset, validity_errors
 
 
@@ -88,12 +88,12 @@ def assess(
     *,
     facts: RegistryFacts,
     reference: ReferenceData,
-    terms: Mapping[str, seriousness_rules.Term],
     codes: Sequence[str | None],
     staff_criteria: Sequence[Sequence[str] | None] = (),
 ) -> Assessment:
     """Assess a valid report. ``codes`` are the reactions' codes once triage's are carried over;
     ``staff_criteria``, where PV staff set a reaction's seriousness, replace the reporter's criteria."""
+    terms = vocabulary(reference)
     product_code = body.suspect_product.code if body.suspect_product else None
     product = reference.products.get(product_code) if product_code else None
     ratio = product.ratio if product else None

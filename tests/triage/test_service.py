@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from conftest import ADMIN, PHARMACIST, PRESCRIBER, PV_STAFF, Tokens
 from litestar.testing import AsyncTestClient
-from test_reports_intake import reaction, report, serious
+from report_bodies import reaction, report, serious
 
 REPORTS = "/api/v1/reports"
 STATES_BEFORE = ["received", "in_triage", "assessed", "awaiting_follow_up", "duplicate", "closed", "nullified"]

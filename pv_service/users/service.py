@@ -7,21 +7,18 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Literal
+from datetime import timedelta
 
-from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pv_service.audit import record_audit
 from pv_service.clock import utc_now
 from pv_service.rules.field_error import FieldError
-from pv_service.rules.rpps import rpps_is_valid
+from pv_service.rules.rpps import rpps_error
 from pv_service.storage.models import Token, User
+from pv_service.users import repository
+from pv_service.users.schemas import ROLES, Caller, IssuedToken
 
-Role = Literal["prescriber", "pharmacist", "pv_staff", "admin"]
-ROLES: tuple[Role, ...] = ("prescriber", "pharmacist", "pv_staff", "admin")
 TOKEN_PREFIX = "pvt_"
 TOKEN_ID_PREFIX = "tok_"
 
@@ -34,21 +31,6 @@ class UserError(ValueError):
         self.error = error
 
 
-@dataclass(frozen=True, slots=True)
-class Caller:
-    """Who is making a request, as the guards and the reach rules see them."""
-
-    rpps: str
-    role: Role
-
-
-@dataclass(frozen=True, slots=True)
-class IssuedToken:
-    id: str
-    token: str
-    expires_at: datetime
-
-
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -59,8 +41,9 @@ def new_token() -> str:
 
 
 def _check_rpps(rpps: str) -> None:
-    if not rpps_is_valid(rpps):
-        raise UserError(FieldError("rpps", "invalid_value", "An RPPS has 11 digits and a valid Luhn key."))
+    error = rpps_error("rpps", rpps)
+    if error is not None:
+        raise UserError(error)
 
 
 async def create_user(session: AsyncSession, *, rpps: str, role: str, name: str, actor: str) -> User:
@@ -69,7 +52,7 @@ async def create_user(session: AsyncSession, *, rpps: str, role: str, name: str,
         raise UserError(FieldError("role", "invalid_value", f"Role must be one of {', '.join(ROLES)}."))
     if not name.strip():
         raise UserError(FieldError("name", "invalid_value", "A name is required."))
-    if await session.get(User, rpps) is not None:
+    if await repository.user(session, rpps) is not None:
         raise UserError(FieldError("rpps", "invalid_value", f"A user with RPPS {rpps} already exists."))
     user = User(rpps=rpps, role=role, name=name.strip(), structure=None, created_at=utc_now())
     session.add(user)
@@ -87,7 +70,7 @@ async def create_user(session: AsyncSession, *, rpps: str, role: str, name: str,
 async def issue_token(session: AsyncSession, *, rpps: str, days: int, actor: str) -> IssuedToken:
     if days < 1:
         raise UserError(FieldError("days", "out_of_range", "A token lasts at least one day."))
-    if await session.get(User, rpps) is None:
+    if await repository.user(session, rpps) is None:
         raise UserError(FieldError("rpps", "unknown_reference", f"No user with RPPS {rpps}."))
     token = new_token()
     now = utc_now()
@@ -112,15 +95,12 @@ async def issue_token(session: AsyncSession, *, rpps: str, days: int, actor: str
 
 
 async def list_tokens(session: AsyncSession, rpps: str) -> list[Token]:
-    rows = await session.scalars(select(Token).where(Token.user_rpps == rpps).order_by(Token.created_at, Token.id))
-    return list(rows)
+    return await repository.tokens_of(session, rpps)
 
 
 async def revoke_token(session: AsyncSession, id_or_token: str, *, actor: str) -> Token:
     """Revoke by id or by the token itself; revoking twice keeps the first revocation time."""
-    row = await session.scalar(
-        select(Token).where(or_(Token.id == id_or_token, Token.token_hash == hash_token(id_or_token)))
-    )
+    row = await repository.token_by_id_or_hash(session, id_or_token, hash_token(id_or_token))
     if row is None:
         raise UserError(FieldError("token", "unknown_reference", "No such token."))
     if row.revoked_at is None:
@@ -140,7 +120,7 @@ async def authenticate(session: AsyncSession, token: str) -> Caller | None:
     """The caller behind a bearer token, or None when it is unknown, revoked or expired."""
     if not token.startswith(TOKEN_PREFIX):
         return None
-    row = await session.scalar(select(Token).where(Token.token_hash == hash_token(token)))
+    row = await repository.token_by_hash(session, hash_token(token))
     if row is None or row.revoked_at is not None or row.expires_at <= utc_now():
         return None
     return Caller(rpps=row.user.rpps, role=row.user.role)  # type: ignore[arg-type]

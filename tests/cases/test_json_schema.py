@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 
-from pv_service.reports.json_schema import SCHEMA_FILE, render
+from pv_service.cases.json_schema import SCHEMA_FILE, render
 
 
 def test_shipped_json_schema_matches_the_report_body_types() -> None:
     assert SCHEMA_FILE.read_text(encoding="utf-8") == render(), (
-        "schemas/report_body.schema.json is stale: run `python -m pv_service.reports.json_schema`"
+        "schemas/report_body.schema.json is stale: run `python -m pv_service.cases.json_schema`"
     )
 
 

@@ -10,16 +10,15 @@ from typing import Any
 import pytest
 from conftest import PRESCRIBER, PV_STAFF, Tokens, import_records
 from litestar.testing import AsyncTestClient
+from report_bodies import reaction, report
 from sqlalchemy import func, select, update
-from test_reports_intake import reaction, report
 
 from pv_service.clock import utc_now
 from pv_service.config import Settings
 from pv_service.context import ServiceContext
 from pv_service.jobs.periods import parse_period
 from pv_service.jobs.runner import ClaimHeld, JobDefinition, JobOutput, run_job
-from pv_service.reference import load_reference
-from pv_service.rules.crosschecks import Finding
+from pv_service.rules.findings import Finding
 from pv_service.storage.database import Database
 from pv_service.storage.models import Anomaly, Case, JobClaim, JobRun
 
@@ -45,9 +44,7 @@ async def post_run(client: AsyncTestClient, registry: Tokens, job: str, **body: 
 
 
 def context_for(settings: Settings) -> ServiceContext:
-    return ServiceContext(
-        settings=settings, database=Database(settings.database_url), reference=load_reference(settings.schemas_dir)
-    )
+    return ServiceContext.from_settings(settings)
 
 
 # --- runs through the API ------------------------------------------------------------------------------
@@ -199,7 +196,7 @@ def failing_job(writes_before_failing: list[Finding]) -> JobDefinition:
 
     async def compute(context: ServiceContext, period: Any) -> JobOutput:
         async def write(session: Any, run_id: int) -> dict[str, int]:
-            from pv_service.jobs.anomalies import store_findings
+            from pv_service.jobs.repository import store_findings
 
             await store_findings(session, writes_before_failing, run_id)
             raise RuntimeError("disk full while writing")

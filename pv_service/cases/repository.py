@@ -1,0 +1,206 @@
+"""Named queries of the cases area: the only place its SQL lives."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Row, Select, Table, delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pv_service.registry.repository import patients_within_reach
+from pv_service.rules.consistency import RecordedDose
+from pv_service.rules.duplicates import ONSET_WINDOW_DAYS, ReactionKey
+from pv_service.storage.dialect import upsert_insert
+from pv_service.storage.models import (
+    Case,
+    CaseCounter,
+    CaseLink,
+    CaseReaction,
+    CaseVersion,
+    Dispensation,
+    FollowUpRequest,
+    IdempotencyKey,
+    Patient,
+    Prescription,
+    TitrationStep,
+)
+from pv_service.users.schemas import Caller
+
+COUNTERS: Table = CaseCounter.__table__  # type: ignore[assignment]
+
+
+async def reachable_case(session: AsyncSession, caller: Caller, case_id: int, *, lock: bool = False) -> Case | None:
+    """The case if its patient is within the caller's reach. ``lock`` holds the row until the transaction
+    ends (PostgreSQL; SQLite's writer lock already does)."""
+    query = (
+        select(Case)
+        .join(Patient, Patient.id == Case.patient_id)
+        .where(Case.id == case_id, patients_within_reach(caller))
+    )
+    return await session.scalar(query.with_for_update(of=Case) if lock else query)
+
+
+async def patient_of(session: AsyncSession, case: Case) -> Patient:
+    patient = await session.get(Patient, case.patient_id)
+    assert patient is not None  # a foreign key
+    return patient
+
+
+async def titration_dose_on(session: AsyncSession, patient_id: int, day: date) -> RecordedDose | None:
+    """The titration step in force on ``day``."""
+    step = (
+        await session.execute(
+            select(TitrationStep.daily_thc_mg, TitrationStep.daily_cbd_mg)
+            .where(TitrationStep.patient_id == patient_id, TitrationStep.date <= day)
+            .order_by(TitrationStep.date.desc())
+            .limit(1)
+        )
+    ).first()
+    return RecordedDose(step.daily_thc_mg, step.daily_cbd_mg) if step else None
+
+
+async def last_supply_before(session: AsyncSession, patient_id: int, product: str, day: date) -> Row[Any] | None:
+    """Quantity and days supplied by the patient's last dispensation of ``product`` on or before ``day``."""
+    return (
+        await session.execute(
+            select(Dispensation.quantity, Dispensation.days_supply)
+            .join(Prescription, Prescription.id == Dispensation.prescription_id)
+            .where(Dispensation.patient_id == patient_id, Prescription.product == product, Dispensation.date <= day)
+            .order_by(Dispensation.date.desc())
+            .limit(1)
+        )
+    ).first()
+
+
+async def prescribed_products(session: AsyncSession, patient_id: int) -> frozenset[str]:
+    rows = await session.scalars(select(Prescription.product).where(Prescription.patient_id == patient_id).distinct())
+    return frozenset(rows)
+
+
+async def duplicate_candidates(
+    session: AsyncSession, patient_id: int, other_than: int | None, onsets: Sequence[date]
+) -> dict[tuple[int, str], list[ReactionKey]]:
+    """The reactions of the patient's other live cases with an onset near one of ``onsets``, by (id, number)."""
+    window = timedelta(days=ONSET_WINDOW_DAYS)
+    rows = await session.execute(
+        select(CaseReaction.case_id, Case.case_number, CaseReaction.code, CaseReaction.text, CaseReaction.onset_date)
+        .join(Case, Case.id == CaseReaction.case_id)
+        .where(
+            Case.patient_id == patient_id,
+            Case.id != (other_than or 0),
+            Case.state != "nullified",
+            CaseReaction.onset_date.between(min(onsets) - window, max(onsets) + window),
+        )
+    )
+    by_case: dict[tuple[int, str], list[ReactionKey]] = {}
+    for other_id, number, code, text, onset in rows:
+        by_case.setdefault((other_id, number), []).append(ReactionKey(code, text, onset))
+    return by_case
+
+
+async def reactions_of(session: AsyncSession, case_id: int) -> list[CaseReaction]:
+    query = select(CaseReaction).where(CaseReaction.case_id == case_id).order_by(CaseReaction.position)
+    return list(await session.scalars(query))
+
+
+async def latest_report(session: AsyncSession, case: Case) -> dict[str, Any]:
+    stored = await session.scalar(
+        select(CaseVersion.body).where(CaseVersion.case_id == case.id, CaseVersion.version == case.version)
+    )
+    assert stored is not None  # every case has its current version
+    return stored
+
+
+async def versions_of(session: AsyncSession, case_id: int) -> list[Row[Any]]:
+    """(version, received_at, body) of every version, oldest first."""
+    return list(
+        await session.execute(
+            select(CaseVersion.version, CaseVersion.received_at, CaseVersion.body)
+            .where(CaseVersion.case_id == case_id)
+            .order_by(CaseVersion.version)
+        )
+    )
+
+
+async def version_of(session: AsyncSession, case_id: int, version: int) -> CaseVersion | None:
+    return await session.scalar(
+        select(CaseVersion).where(CaseVersion.case_id == case_id, CaseVersion.version == version)
+    )
+
+
+def versions_query(case_id: int) -> Select[Any]:
+    return select(CaseVersion.version, CaseVersion.received_at).where(CaseVersion.case_id == case_id)
+
+
+def own_cases_query(reporter: str | None, registry_id: str | None) -> Select[Any]:
+    """Cases with their patient's registry id; ``reporter`` None means every case."""
+    query = select(Case, Patient.registry_id).join(Patient, Patient.id == Case.patient_id)
+    if reporter is not None:
+        query = query.where(Case.reporter_rpps == reporter)
+    if registry_id is not None:
+        query = query.where(Patient.registry_id == registry_id)
+    return query
+
+
+async def linked_cases(session: AsyncSession, case_id: int) -> list[tuple[int, str]]:
+    rows = await session.execute(
+        select(Case.id, Case.case_number)
+        .join(CaseLink, CaseLink.other_case_id == Case.id)
+        .where(CaseLink.case_id == case_id)
+        .order_by(Case.id)
+    )
+    return [(other_id, number) for other_id, number in rows]
+
+
+def add_links(session: AsyncSession, case_id: int, others: Sequence[int]) -> None:
+    """Links both ways: each case names the other among its possible duplicates."""
+    for other in others:
+        if other != case_id:
+            session.add_all(
+                [CaseLink(case_id=case_id, other_case_id=other), CaseLink(case_id=other, other_case_id=case_id)]
+            )
+
+
+async def idempotency_record(session: AsyncSession, rpps: str, key: str) -> IdempotencyKey | None:
+    return await session.get(IdempotencyKey, (rpps, key))
+
+
+async def remember_answer(session: AsyncSession, record: IdempotencyKey, expired_before: datetime) -> None:
+    """Store a key's answer, replacing an expired record of the same key."""
+    await session.execute(
+        delete(IdempotencyKey).where(
+            IdempotencyKey.user_rpps == record.user_rpps,
+            IdempotencyKey.key == record.key,
+            IdempotencyKey.created_at <= expired_before,
+        )
+    )
+    session.add(record)
+
+
+async def next_case_number(session: AsyncSession, year: int) -> int:
+    """The year's next number, from one counter row per year taken inside the case's own transaction, so
+    numbers are unique under concurrency on both engines; a rolled-back case leaves a gap."""
+    statement = (
+        upsert_insert(session, COUNTERS)
+        .values(year=year, last=1)
+        .on_conflict_do_update(index_elements=[COUNTERS.c.year], set_={"last": COUNTERS.c.last + 1})
+        .returning(COUNTERS.c.last)
+    )
+    return int((await session.execute(statement)).scalar_one())
+
+
+async def answer_follow_up_requests(session: AsyncSession, case_id: int, version: int) -> None:
+    await session.execute(
+        update(FollowUpRequest)
+        .where(FollowUpRequest.case_id == case_id, FollowUpRequest.answered_version.is_(None))
+        .values(answered_version=version)
+    )
+
+
+async def follow_up_requests_of(session: AsyncSession, case_id: int) -> list[FollowUpRequest]:
+    rows = await session.scalars(
+        select(FollowUpRequest).where(FollowUpRequest.case_id == case_id).order_by(FollowUpRequest.id)
+    )
+    return list(rows)

@@ -1,0 +1,474 @@
+"""Adverse-event intake, follow-ups and the case itself (SPEC §3, §4, §14): load the registry's facts,
+decide with the rules, store the case, its version and its reactions, audit — one transaction each.
+
+The API's controllers and the pages call the same use cases; triage builds on the case functions here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+
+import msgspec
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pv_service.audit import record_audit
+from pv_service.cases import repository
+from pv_service.cases.schemas import (
+    CaseAnswer,
+    CaseDetail,
+    CaseListItem,
+    CaseSummary,
+    VersionDetail,
+    VersionRef,
+    case_list_item,
+    case_summary,
+    etag_of,
+    follow_up_request_view,
+)
+from pv_service.clock import utc_now
+from pv_service.context import ServiceContext
+from pv_service.errors import IfMatchRequired, NotFound, RuleViolation, StaleCase, StateConflict
+from pv_service.jobs.repository import findings_for_case
+from pv_service.pagination import Keyset, Page
+from pv_service.registry.repository import reachable_patient
+from pv_service.rules.assessment import Assessment, RegistryFacts, assess, check_validity, deadlines_for
+from pv_service.rules.consistency import RecordedDose
+from pv_service.rules.doses import ProductContent, dispensed_daily_mg
+from pv_service.rules.duplicates import ReactionKey, is_possible_duplicate
+from pv_service.rules.field_error import FieldError
+from pv_service.rules.report_body import ReportBody, ReportPatient
+from pv_service.rules.report_checks import ReportedPatient, carried_codes, earliest_onset, follow_up_errors
+from pv_service.rules.workflow import REOPENED_BY_FOLLOW_UP
+from pv_service.storage.models import Case, CaseReaction, CaseVersion, IdempotencyKey, Patient
+from pv_service.users.schemas import Caller
+
+IDEMPOTENCY_TTL = timedelta(hours=24)
+VERSIONS = Keyset((CaseVersion.version,))
+NEWEST_CASES = Keyset((Case.id,), descending=True)
+
+
+def format_case_number(year: int, number: int) -> str:
+    return f"PV-{year}-{number:06d}"
+
+
+def _body_hash(body: ReportBody) -> str:
+    return hashlib.sha256(msgspec.json.encode(body)).hexdigest()
+
+
+def _registry_id(body: ReportBody) -> str | None:
+    return body.patient.registry_id if body.patient and body.patient.registry_id else None
+
+
+def _today(context: ServiceContext, moment: datetime) -> date:
+    return moment.astimezone(context.settings.zone).date()
+
+
+# --- the case, as other use cases need it ------------------------------------------------------------
+
+
+def check_if_match(case: Case, if_match: str | None, *, required: bool) -> None:
+    """428 when an If-Match is required and missing, 412 when it names another state of the case."""
+    if if_match is None:
+        if required:
+            raise IfMatchRequired()
+        return
+    if if_match != etag_of(case):
+        raise StaleCase()
+
+
+async def reachable_case(session: AsyncSession, caller: Caller, case_id: int, *, lock: bool = False) -> Case:
+    """The case if its patient is within the caller's reach; otherwise 404, like an unknown case."""
+    case = await repository.reachable_case(session, caller, case_id, lock=lock)
+    if case is None:
+        raise NotFound("case")
+    return case
+
+
+async def ensure_patient_within_reach(context: ServiceContext, caller: Caller, registry_id: str) -> None:
+    """404 for a patient outside reach, answered before the body's shape is judged (SPEC §14 precedence)."""
+    async with context.database.read_session() as session:
+        if await reachable_patient(session, caller, registry_id) is None:
+            raise NotFound("patient")
+
+
+async def ensure_case_precondition(
+    context: ServiceContext, caller: Caller, case_id: int, if_match: str | None, *, required: bool
+) -> None:
+    """404 for a case outside reach, then 428 / 412, before the body is decoded; the use case checks
+    again under the row lock."""
+    async with context.database.read_session() as session:
+        check_if_match(await reachable_case(session, caller, case_id), if_match, required=required)
+
+
+async def latest_body(session: AsyncSession, case: Case) -> ReportBody:
+    return msgspec.convert(await repository.latest_report(session, case), ReportBody)
+
+
+async def _registry_facts(
+    session: AsyncSession, context: ServiceContext, patient: Patient, body: ReportBody, today: date
+) -> RegistryFacts:
+    onset = earliest_onset(body) or today
+    code = body.suspect_product.code if body.suspect_product else None
+    product = context.reference.products.get(code) if code else None
+    dispensed = None
+    if product is not None and code is not None:
+        supply = await repository.last_supply_before(session, patient.id, code, onset)
+        if supply is not None:
+            content = ProductContent(product.form, product.thc, product.cbd)
+            dispensed = RecordedDose(*dispensed_daily_mg(content, supply.quantity, supply.days_supply))
+    return RegistryFacts(
+        patient=ReportedPatient(sex=patient.sex, birth_year=patient.birth_year, inclusion_date=patient.inclusion_date),
+        legal_status=patient.legal_status,
+        titration=await repository.titration_dose_on(session, patient.id, onset),
+        dispensed=dispensed,
+        prescribed_products=await repository.prescribed_products(session, patient.id),
+    )
+
+
+def _assessment(
+    context: ServiceContext,
+    body: ReportBody,
+    facts: RegistryFacts,
+    codes: Sequence[str | None],
+    staff_criteria: Sequence[Sequence[str] | None] = (),
+) -> Assessment:
+    return assess(body, facts=facts, reference=context.reference, codes=codes, staff_criteria=staff_criteria)
+
+
+async def _possible_duplicates(
+    session: AsyncSession, patient_id: int, case_id: int | None, assessment: Assessment
+) -> list[tuple[int, str]]:
+    """Other cases of the patient that may report the same reaction: (id, case number), by id."""
+    onsets = [r.onset_date for r in assessment.reactions if r.onset_date is not None]
+    if not onsets:
+        return []
+    candidates = await repository.duplicate_candidates(session, patient_id, case_id, onsets)
+    new = [ReactionKey(r.code, r.text, r.onset_date) for r in assessment.reactions]
+    return sorted(other for other, keys in candidates.items() if is_possible_duplicate(new, keys))
+
+
+def _set_product(case: Case, body: ReportBody) -> None:
+    product = body.suspect_product
+    case.product = product.code if product and product.code else ""
+    case.daily_thc_mg = product.daily_thc_mg if product else None
+    case.daily_cbd_mg = product.daily_cbd_mg if product else None
+
+
+def _apply_assessment(case: Case, assessment: Assessment, received_at: datetime) -> None:
+    """Set the derived fields of the case; the due dates count from the version that made it serious."""
+    if assessment.serious and case.serious_since is None:
+        case.serious_since = received_at
+    if not assessment.serious:
+        case.serious_since = None
+    due = deadlines_for(assessment, case.received_at, case.serious_since)
+    case.serious = assessment.serious
+    case.expected = assessment.expected
+    case.priority = assessment.priority
+    case.criteria = list(assessment.criteria)
+    case.suggested_criteria = assessment.suggested_criteria
+    case.triage_due = due.triage_due
+    case.forward_due = due.forward_due
+    case.completeness = assessment.completeness
+    case.missing = assessment.missing
+    case.warnings = [{"field": w.field, "code": w.code, "message": w.message} for w in assessment.warnings]
+
+
+def _store_reactions(
+    session: AsyncSession, case_id: int, existing: Sequence[CaseReaction], assessment: Assessment
+) -> list[CaseReaction]:
+    """Reactions keep their position; what triage added to one (causality, staff criteria) stays."""
+    by_position = {row.position: row for row in existing}
+    stored = []
+    for index, judged in enumerate(assessment.reactions):
+        row = by_position.get(index)
+        if row is None:
+            row = CaseReaction(case_id=case_id, position=index, staff_criteria=None)
+            session.add(row)
+        row.text, row.code, row.onset_date, row.end_date = judged.text, judged.code, judged.onset_date, judged.end_date
+        row.outcome, row.criteria, row.expected = judged.outcome, list(judged.criteria), judged.expected
+        stored.append(row)
+    return stored
+
+
+async def reassess(session: AsyncSession, context: ServiceContext, case: Case) -> None:
+    """Recompute a case after triage changed a code or a seriousness; deadlines count from the first
+    receipt. Possible duplicates are looked for again."""
+    body = await latest_body(session, case)
+    patient = await repository.patient_of(session, case)
+    facts = await _registry_facts(session, context, patient, body, _today(context, utc_now()))
+    reactions = await repository.reactions_of(session, case.id)
+    assessment = _assessment(context, body, facts, [r.code for r in reactions], [r.staff_criteria for r in reactions])
+    _apply_assessment(case, assessment, case.received_at)
+    _store_reactions(session, case.id, reactions, assessment)
+
+
+def _add_version(session: AsyncSession, case: Case, caller: Caller, body: ReportBody, received_at: datetime) -> None:
+    """The case's current version, kept whole as received."""
+    session.add(
+        CaseVersion(
+            case_id=case.id,
+            version=case.version,
+            received_at=received_at,
+            reporter_rpps=caller.rpps,
+            body=msgspec.to_builtins(body),
+        )
+    )
+
+
+async def _link_duplicates(session: AsyncSession, case: Case, assessment: Assessment) -> None:
+    existing = {other for other, _ in await repository.linked_cases(session, case.id)}
+    found = await _possible_duplicates(session, case.patient_id, case.id, assessment)
+    repository.add_links(session, case.id, [other for other, _ in found if other not in existing])
+
+
+async def _summary(session: AsyncSession, case: Case, registry_id: str) -> CaseSummary:
+    await session.flush()
+    reactions = await repository.reactions_of(session, case.id)
+    linked = await repository.linked_cases(session, case.id)
+    return case_summary(case, registry_id, reactions, linked, utc_now())
+
+
+async def case_detail(session: AsyncSession, case: Case, caller: Caller) -> CaseDetail:
+    """The whole case as its reader may see it: triage fields for PV staff only."""
+    patient = await repository.patient_of(session, case)
+    summary = await _summary(session, case, patient.registry_id)
+    versions = await repository.versions_of(session, case.id)
+    staff = caller.role == "pv_staff"
+    return CaseDetail(
+        **msgspec.structs.asdict(summary),
+        report=versions[-1].body,
+        versions=[VersionRef(version=v.version, received_at=v.received_at) for v in versions],
+        findings=await findings_for_case(session, case.id),
+        follow_up_requests=[
+            follow_up_request_view(r) for r in await repository.follow_up_requests_of(session, case.id)
+        ],
+        assignee=case.assignee if staff else None,
+        forwarded_at=case.forwarded_at if staff else None,
+        duplicate_of=case.duplicate_of if staff else None,
+        nullification_reason=case.nullification_reason,
+    )
+
+
+# --- intake -------------------------------------------------------------------------------------------
+
+
+async def _validated(
+    session: AsyncSession, context: ServiceContext, caller: Caller, body: ReportBody, received_at: datetime
+) -> tuple[Patient | None, RegistryFacts | None, list[FieldError]]:
+    """The patient (404 outside reach) and the validity errors of a report."""
+    today = _today(context, received_at)
+    registry_id = _registry_id(body)
+    patient = None
+    if registry_id is not None:
+        patient = await reachable_patient(session, caller, registry_id)
+        if patient is None:
+            raise NotFound("patient")
+    facts = await _registry_facts(session, context, patient, body, today) if patient is not None else None
+    errors = check_validity(
+        body,
+        today=today,
+        patient=facts.patient if facts else None,
+        caller_role=caller.role,
+        reference=context.reference,
+    )
+    return patient, facts, errors
+
+
+async def _replay(
+    session: AsyncSession, caller: Caller, key: str, body: ReportBody, now: datetime
+) -> CaseAnswer | None:
+    """The stored answer for this caller's key, if it is less than a day old (older ones are replaced)."""
+    stored = await repository.idempotency_record(session, caller.rpps, key)
+    if stored is None or now - stored.created_at > IDEMPOTENCY_TTL:
+        return None
+    if stored.body_hash != _body_hash(body):
+        raise RuleViolation(
+            [FieldError("Idempotency-Key", "idempotency_key_reused", "This key was used with another report.")]
+        )
+    return CaseAnswer(body=stored.response, etag=stored.etag)
+
+
+async def submit_report(
+    context: ServiceContext, caller: Caller, body: ReportBody, idempotency_key: str | None
+) -> CaseAnswer:
+    """A new case, or the replay of the first answer given to this caller for this key."""
+    try:
+        return await _submit(context, caller, body, idempotency_key)
+    except IntegrityError:
+        if idempotency_key is None:
+            raise
+        # A concurrent request with the same key won the race: replay what it stored.
+        async with context.database.session() as session, session.begin():
+            replay = await _replay(session, caller, idempotency_key, body, utc_now())
+        if replay is None:
+            raise
+        return replay
+
+
+async def _submit(context: ServiceContext, caller: Caller, body: ReportBody, idempotency_key: str | None) -> CaseAnswer:
+    """Everything read first, without the write lock; then one short write transaction of inserts."""
+    received_at = utc_now()
+    async with context.database.read_session() as session:
+        if idempotency_key is not None:
+            replay = await _replay(session, caller, idempotency_key, body, received_at)
+            if replay is not None:
+                return replay
+        patient, facts, errors = await _validated(session, context, caller, body, received_at)
+        if errors or patient is None or facts is None:
+            raise RuleViolation(errors)
+        assessment = _assessment(context, body, facts, [r.code for r in body.reactions or []])
+        duplicates = await _possible_duplicates(session, patient.id, None, assessment)
+    async with context.database.session() as session, session.begin():
+        year = received_at.astimezone(context.settings.zone).year
+        case = Case(
+            case_number=format_case_number(year, await repository.next_case_number(session, year)),
+            patient_id=patient.id,
+            reporter_rpps=caller.rpps,
+            reporter_role=caller.role,
+            received_at=received_at,
+            serious_since=None,
+            updated_at=received_at,
+            version=1,
+            revision=1,
+            state="received",
+            special_situations=list(body.special_situations),
+        )
+        _set_product(case, body)
+        _apply_assessment(case, assessment, received_at)
+        session.add(case)
+        await session.flush()
+        _add_version(session, case, caller, body, received_at)
+        reactions = _store_reactions(session, case.id, [], assessment)
+        repository.add_links(session, case.id, [other for other, _ in duplicates])
+        await record_audit(
+            session,
+            actor=caller.rpps,
+            action="case.create",
+            entity="case",
+            entity_id=str(case.id),
+            after={"case_number": case.case_number, "priority": case.priority, "serious": case.serious},
+        )
+        # Answered from memory: nothing here needs reading back.
+        summary = case_summary(case, patient.registry_id, reactions, duplicates, received_at)
+        answer = CaseAnswer(body=msgspec.json.encode(summary), etag=etag_of(case))
+        if idempotency_key is not None:
+            record = IdempotencyKey(
+                user_rpps=caller.rpps,
+                key=idempotency_key,
+                body_hash=_body_hash(body),
+                case_id=case.id,
+                response=answer.body,
+                etag=answer.etag,
+                created_at=received_at,
+            )
+            await repository.remember_answer(session, record, received_at - IDEMPOTENCY_TTL)
+    return answer
+
+
+def _with_patient(body: ReportBody, registry_id: str) -> ReportBody:
+    patient = msgspec.structs.replace(body.patient, registry_id=registry_id) if body.patient else None
+    return msgspec.structs.replace(body, patient=patient or ReportPatient(registry_id=registry_id))
+
+
+async def follow_up(
+    context: ServiceContext, caller: Caller, case_id: int, body: ReportBody, if_match: str | None
+) -> CaseAnswer:
+    received_at = utc_now()
+    async with context.database.session() as session, session.begin():
+        case = await reachable_case(session, caller, case_id, lock=True)
+        check_if_match(case, if_match, required=False)
+        if case.state == "nullified":
+            raise StateConflict("A nullified case takes no follow-up.")
+        patient = await repository.patient_of(session, case)
+        previous = await repository.reactions_of(session, case.id)
+        complete_body = body if _registry_id(body) else _with_patient(body, patient.registry_id)
+        _, facts, errors = await _validated(session, context, caller, complete_body, received_at)
+        earlier_codes = [r.code for r in previous]
+        errors = follow_up_errors(body, patient.registry_id, earlier_codes) + errors
+        if errors or facts is None:
+            raise RuleViolation(errors)
+        assessment = _assessment(
+            context,
+            complete_body,
+            facts,
+            carried_codes(complete_body, earlier_codes),
+            [r.staff_criteria for r in previous],
+        )
+        before = {"version": case.version, "state": case.state, "priority": case.priority, "serious": case.serious}
+        case.version += 1
+        case.revision += 1
+        case.updated_at = received_at
+        _set_product(case, complete_body)
+        case.special_situations = list(complete_body.special_situations)
+        if case.state in REOPENED_BY_FOLLOW_UP:
+            case.state = "in_triage"
+        _apply_assessment(case, assessment, received_at)
+        _add_version(session, case, caller, complete_body, received_at)
+        _store_reactions(session, case.id, previous, assessment)
+        await _link_duplicates(session, case, assessment)
+        await repository.answer_follow_up_requests(session, case.id, case.version)
+        await record_audit(
+            session,
+            actor=caller.rpps,
+            action="case.follow_up",
+            entity="case",
+            entity_id=str(case.id),
+            before=before,
+            after={"version": case.version, "state": case.state, "priority": case.priority, "serious": case.serious},
+        )
+        summary = await _summary(session, case, patient.registry_id)
+        return CaseAnswer(body=msgspec.json.encode(summary), etag=etag_of(case))
+
+
+# --- reading ------------------------------------------------------------------------------------------
+
+
+async def get_case(context: ServiceContext, caller: Caller, case_id: int) -> tuple[CaseDetail, str]:
+    async with context.database.session() as session, session.begin():
+        case = await reachable_case(session, caller, case_id)
+        detail = await case_detail(session, case, caller)
+        await record_audit(session, actor=caller.rpps, action="case.read", entity="case", entity_id=str(case.id))
+        return detail, etag_of(case)
+
+
+async def list_versions(
+    context: ServiceContext, caller: Caller, case_id: int, cursor: str | None, limit: int
+) -> Page[VersionRef]:
+    async with context.database.read_session() as session:
+        case = await reachable_case(session, caller, case_id)
+        rows = list(await session.execute(VERSIONS.query(repository.versions_query(case.id), cursor, limit)))
+    return VERSIONS.page(
+        rows,
+        limit,
+        key=lambda row: [row.version],
+        view=lambda row: VersionRef(version=row.version, received_at=row.received_at),
+    )
+
+
+async def get_version(context: ServiceContext, caller: Caller, case_id: int, version: int) -> VersionDetail:
+    async with context.database.session() as session, session.begin():
+        case = await reachable_case(session, caller, case_id)
+        row = await repository.version_of(session, case.id, version)
+        if row is None:
+            raise NotFound("version")
+        await record_audit(
+            session, actor=caller.rpps, action="case.read_version", entity="case", entity_id=str(case.id),
+            after={"version": version},
+        )  # fmt: skip
+        return VersionDetail(
+            version=row.version, received_at=row.received_at, reporter=row.reporter_rpps, report=row.body
+        )
+
+
+async def list_cases(
+    context: ServiceContext, caller: Caller, patient: str | None, cursor: str | None, limit: int
+) -> Page[CaseListItem]:
+    """The caller's own reports (PV staff: every case), newest first."""
+    reporter = None if caller.role == "pv_staff" else caller.rpps
+    query = NEWEST_CASES.query(repository.own_cases_query(reporter, patient), cursor, limit)
+    async with context.database.read_session() as session:
+        rows = list(await session.execute(query))
+    return NEWEST_CASES.page(rows, limit, key=lambda row: [row[0].id], view=lambda row: case_list_item(row[0], row[1]))

@@ -1,0 +1,56 @@
+"""What a weekly signal digest holds (SPEC §6, §14, §15), as stored and as answered."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+
+from pv_service.rules.disproportionality import Disproportionality
+
+
+class DigestPair(Disproportionality, frozen=True, kw_only=True):
+    """One product (or ratio class) × coded reaction pair, its 2×2 table and its statistics."""
+
+    level: str
+    window: str
+    product: str
+    reaction: str
+    a: int
+    b: int
+    c: int
+    d: int
+    new: bool
+
+
+class RisingPair(msgspec.Struct, frozen=True, kw_only=True):
+    product: str
+    reaction: str
+    count: int
+    baseline_mean: float
+    threshold: float
+
+
+class DigestTotals(msgspec.Struct, frozen=True, kw_only=True):
+    received: int
+    serious: int
+    by_priority: dict[str, int]
+    by_indication: dict[str, int]
+    by_product: dict[str, int]
+    overdue: int
+    anomalies: int
+
+
+class DigestBody(msgspec.Struct, frozen=True, kw_only=True):
+    week: str
+    start: str
+    end: str
+    complete: bool
+    totals: DigestTotals
+    pairs: list[DigestPair]
+    rising: list[RisingPair]
+
+
+class DigestEntry(msgspec.Struct, frozen=True):
+    week: str
+    produced_at: datetime

@@ -1,0 +1,197 @@
+"""The weekly signal digest (SPEC §6, §14, §15): the week's totals and the disproportionality of every
+product (and ratio class) × coded reaction pair, cumulative and over the last 12 weeks, plus rises; and
+reading digests — stored weeks as produced, the current week computed live and not stored, a past week
+never produced or a future one 404.
+
+Every count comes from two grouped queries with conditional sums (one over cases by product, one over
+distinct case × code pairs); the 2×2 tables follow from them because each case has one suspect product:
+a case with a code is counted under exactly one product. The statistics come from
+``pv_service.rules.disproportionality``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import msgspec
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pv_service.clock import utc_now
+from pv_service.context import ServiceContext
+from pv_service.digests import repository
+from pv_service.digests.repository import DigestBounds
+from pv_service.digests.schemas import DigestBody, DigestEntry, DigestPair, RisingPair
+from pv_service.errors import MalformedRequest, NotFound
+from pv_service.jobs.periods import JobPeriod, parse_period, period_containing
+from pv_service.jobs.runner import JobOutput
+from pv_service.pagination import Page
+from pv_service.rules.disproportionality import Table2x2, measure, rise
+from pv_service.rules.field_error import FieldError
+
+BASELINE_WEEKS = 12
+
+
+def _bounds(context: ServiceContext, period: JobPeriod) -> DigestBounds:
+    """Local Monday midnights, each converted on its own, so that weeks follow the calendar across DST."""
+
+    def instant(day: date) -> datetime:
+        return datetime.combine(day, time(0), tzinfo=context.settings.zone).astimezone(UTC)
+
+    def week(back: int) -> tuple[datetime, datetime]:
+        monday = period.first - timedelta(weeks=back)
+        return instant(monday), instant(monday + timedelta(weeks=1))
+
+    twelve_back = timedelta(weeks=BASELINE_WEEKS)
+    return DigestBounds(
+        weeks=tuple(week(back) for back in range(BASELINE_WEEKS + 1)),
+        twelve=(instant(period.end - twelve_back), instant(period.end)),
+        previous_twelve=(instant(period.first - twelve_back), instant(period.first)),
+    )
+
+
+def _tables(
+    products: dict[str, list[int]], pairs: dict[tuple[str, str], list[int]], column: int
+) -> dict[tuple[str, str], Table2x2]:
+    """2×2 tables for every (group, code) with a ≥ 1, from counts per group and per (group, code)."""
+    n = sum(counts[column] for counts in products.values())
+    per_code: dict[str, int] = {}
+    for (_, code), counts in pairs.items():
+        per_code[code] = per_code.get(code, 0) + counts[column]
+    tables = {}
+    for (group, code), counts in pairs.items():
+        a = counts[column]
+        if a == 0:
+            continue
+        with_group = products.get(group, [0] * len(counts))[column]
+        b = with_group - a
+        c = per_code[code] - a
+        tables[(group, code)] = Table2x2(a=a, b=b, c=c, d=n - a - b - c)
+    return tables
+
+
+def _by_ratio(
+    context: ServiceContext, products: dict[str, list[int]], pairs: dict[tuple[str, str], list[int]]
+) -> tuple[dict[str, list[int]], dict[tuple[str, str], list[int]]]:
+    def ratio(code: str) -> str:
+        product = context.reference.products.get(code)
+        return product.ratio if product else "unknown"
+
+    def add(target: dict[Any, list[int]], key: Any, counts: list[int]) -> None:
+        current = target.setdefault(key, [0] * len(counts))
+        for index, value in enumerate(counts):
+            current[index] += value
+
+    ratios: dict[str, list[int]] = {}
+    ratio_pairs: dict[tuple[str, str], list[int]] = {}
+    for code, counts in products.items():
+        add(ratios, ratio(code), counts)
+    for (code, reaction), counts in pairs.items():
+        add(ratio_pairs, (ratio(code), reaction), counts)
+    return ratios, ratio_pairs
+
+
+def _pairs(
+    context: ServiceContext, products: dict[str, list[int]], pairs: dict[tuple[str, str], list[int]]
+) -> list[DigestPair]:
+    levels = {"product": (products, pairs), "ratio": _by_ratio(context, products, pairs)}
+    result = []
+    for level, (groups, group_pairs) in levels.items():
+        for window, now_column, before_column in (("cumulative", 0, 1), ("last_12_weeks", 2, 3)):
+            before = {
+                key for key, table in _tables(groups, group_pairs, before_column).items() if measure(table).signal
+            }
+            for (group, code), table in sorted(_tables(groups, group_pairs, now_column).items()):
+                stats = measure(table)
+                result.append(
+                    DigestPair(
+                        level=level,
+                        window=window,
+                        product=group,
+                        reaction=code,
+                        a=table.a,
+                        b=table.b,
+                        c=table.c,
+                        d=table.d,
+                        **msgspec.structs.asdict(stats),
+                        new=stats.signal and (group, code) not in before,
+                    )
+                )
+    return result
+
+
+def _rising(pairs: dict[tuple[str, str], list[int]]) -> list[RisingPair]:
+    result = []
+    for (product, code), counts in sorted(pairs.items()):
+        this_week, previous = counts[4], counts[5 : 5 + BASELINE_WEEKS]
+        judged = rise(this_week, previous)
+        if judged.rising:
+            result.append(
+                RisingPair(
+                    product=product,
+                    reaction=code,
+                    count=judged.count,
+                    baseline_mean=judged.baseline_mean,
+                    threshold=judged.threshold,
+                )
+            )
+    return result
+
+
+async def build_digest(context: ServiceContext, period: JobPeriod) -> DigestBody:
+    bounds = _bounds(context, period)
+    async with context.database.read_session() as session:
+        totals = await repository.totals(session, bounds)
+        products, pairs = await repository.pair_counts(session, bounds)
+    today = utc_now().astimezone(context.settings.zone).date()
+    return DigestBody(
+        week=period.key,
+        start=period.first.isoformat(),
+        end=period.last.isoformat(),
+        complete=period.is_complete(today),
+        totals=totals,
+        pairs=_pairs(context, products, pairs),
+        rising=_rising(pairs),
+    )
+
+
+async def weekly_signal_digest(context: ServiceContext, period: JobPeriod) -> JobOutput:
+    body = await build_digest(context, period)
+
+    async def write(session: AsyncSession, run_id: int) -> dict[str, int]:
+        await repository.store_digest(session, body, msgspec.to_builtins(body), run_id, utc_now())
+        return {
+            "received": body.totals.received,
+            "pairs": len(body.pairs),
+            "signals": sum(p.signal for p in body.pairs),
+            "rising": len(body.rising),
+        }
+
+    return JobOutput(write=write)
+
+
+async def get_digest(context: ServiceContext, week: str) -> DigestBody:
+    try:
+        period = parse_period("week", week)
+    except ValueError as exc:
+        raise MalformedRequest([FieldError("week", "invalid_value", str(exc))]) from None
+    today = utc_now().astimezone(context.settings.zone).date()
+    if period.key == period_containing("week", today).key:
+        return await build_digest(context, period)
+    async with context.database.read_session() as session:
+        stored = await repository.stored_digest(session, period.key)
+    if stored is None:
+        raise NotFound("digest")
+    return msgspec.convert(stored, DigestBody)
+
+
+async def list_digests(context: ServiceContext, cursor: str | None, limit: int) -> Page[DigestEntry]:
+    query = repository.NEWEST_WEEKS.query(repository.digests_query(), cursor, limit)
+    async with context.database.read_session() as session:
+        rows = list(await session.execute(query))
+    return repository.NEWEST_WEEKS.page(
+        rows,
+        limit,
+        key=lambda row: [row.week],
+        view=lambda row: DigestEntry(week=row.week, produced_at=row.produced_at),
+    )

@@ -1,0 +1,27 @@
+"""Who may use the service: roles, the caller of a request, a token as issued."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, get_args
+
+Role = Literal["prescriber", "pharmacist", "pv_staff", "admin"]
+ROLES: tuple[Role, ...] = get_args(Role)
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is making a request, as the guards and the reach rules see them."""
+
+    rpps: str
+    role: Role
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    """A new token: its value is shown this once and never stored."""
+
+    id: str
+    token: str
+    expires_at: datetime
