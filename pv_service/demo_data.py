@@ -19,7 +19,8 @@ from datetime import date, timedelta
 from typing import TypeVar
 
 from pv_service.config import Settings
-from pv_service.reference import Product, ReferenceData, TitrationProtocol
+from pv_service.reference import Product, ReferenceData
+from pv_service.rules.crosschecks import TitrationProtocol
 from pv_service.rules.follow_up import COMPLEX_CONSULTATION_MONTHS
 from pv_service.rules.registry import SECURE_MAX_DAYS, requires_secure_prescription
 from pv_service.rules.rpps import luhn_check_digit
