@@ -49,10 +49,12 @@ class Prepared:
 async def prepare(settings: Settings, sizes: Sizes) -> Prepared:
     """Registry, the bare endpoint's table and a prescriber token in the database; bodies in a file."""
     today = datetime.now(settings.zone).date()
-    records = generate_registry(patients=sizes.patients, today=today)
     prescriber = demo_professionals()["prescriber"]
     context = await open_context(settings)
     try:
+        records = generate_registry(
+            patients=sizes.patients, today=today, reference=context.reference, settings=context.settings
+        )
         await import_registry(context, records)
         await create_raw_bodies_table(context.database)
         async with context.database.session() as session, session.begin():

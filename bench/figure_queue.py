@@ -32,7 +32,12 @@ PRODUCT_WEIGHTS = {"OIL-T10": 25, "OIL-T5C5": 30, "OIL-T1C20": 20, "OIL-C50": 5,
 
 async def seed_cases(context: ServiceContext, count: int, end: datetime) -> None:
     """A small registry through the importer (users and patients for the foreign keys), then the cases."""
-    await import_registry(context, generate_registry(patients=REGISTRY_PATIENTS, today=end.date()))
+    await import_registry(
+        context,
+        generate_registry(
+            patients=REGISTRY_PATIENTS, today=end.date(), reference=context.reference, settings=context.settings
+        ),
+    )
     patients = await scalar_list(context.database, select(Patient.id))
     users = await scalar_list(context.database, select(User).where(User.role.in_(("prescriber", "pharmacist"))))
     products = [code for code in context.reference.products if code in PRODUCT_WEIGHTS] or list(

@@ -24,30 +24,23 @@ from figure_intake import intake_figure
 from figure_queue import queue_figure
 
 from pv_service.config import Settings, sqlite_url
+from pv_service.context import open_context
 from pv_service.demo_data import generate_registry
-from pv_service.reference import load_reference
-from pv_service.registry.importer import NdjsonLines, RegistryImport
-from pv_service.storage.database import Database
-from pv_service.storage.migrate import upgrade
+from pv_service.registry.service import import_ndjson
 
 IMPORT_TARGET_PER_SECOND = 20_000
 
 
 async def registry_import(settings: Settings, patients: int) -> str:
-    reference = load_reference(settings.schemas_dir)
-    records = generate_registry(patients=patients, today=date(2026, 11, 22), reference=reference, settings=settings)
-    body = b"\n".join(msgspec.json.encode(r) for r in records) + b"\n"
-    database = Database(settings.database_url)
-    await upgrade(database)
-    started = time.perf_counter()
-    job = RegistryImport(reference=reference, settings=settings, actor="bench")
-    lines = NdjsonLines()
-    for start in range(0, len(body), 1 << 20):
-        job.add_lines(lines.feed(body[start : start + (1 << 20)]))
-    job.add_lines(lines.finish())
-    report = await job.apply(database)
-    elapsed = time.perf_counter() - started
-    await database.dispose()
+    async with open_context(replace(settings, migrate_on_start=True)) as context:
+        records = generate_registry(
+            patients=patients, today=date(2026, 11, 22), reference=context.reference, settings=settings
+        )
+        body = b"\n".join(msgspec.json.encode(r) for r in records) + b"\n"
+        chunks = [body[start : start + (1 << 20)] for start in range(0, len(body), 1 << 20)]
+        started = time.perf_counter()
+        report = await import_ndjson(context, chunks, actor="bench")
+        elapsed = time.perf_counter() - started
     rate = report.total / elapsed
     verdict = "ok" if rate >= IMPORT_TARGET_PER_SECOND and report.failed == 0 else "BELOW TARGET"
     return (

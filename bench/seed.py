@@ -1,7 +1,7 @@
 """Bulk data for the figures, written through SQLAlchemy Core in batches of 10,000.
 
 The registry import is the service's own path but far too slow to reach a million rows in a benchmark's
-time, so only the professionals (and a few patients) go through ``RegistryImport``; patients, cases and
+time, so only the professionals (and a few patients) go through ``import_ndjson``; patients, cases and
 dispensations at scale go straight into the tables, shaped like what the service itself writes.
 """
 
@@ -19,7 +19,7 @@ import msgspec
 from sqlalchemy import Table, func, insert, select, text
 
 from pv_service.context import ServiceContext
-from pv_service.registry.importer import RegistryImport
+from pv_service.registry.service import import_ndjson
 from pv_service.storage.database import Database
 from pv_service.storage.models import (
     Case,
@@ -71,10 +71,8 @@ CASES_SPAN = timedelta(days=730)
 
 async def import_registry(context: ServiceContext, records: list[dict[str, object]]) -> None:
     """Import records with the service's importer; any refused line is a bug of the bench's data."""
-    job = RegistryImport(reference=context.reference, settings=context.settings, actor="bench")
     encoder = msgspec.json.Encoder()
-    job.add_lines([(number, encoder.encode(record)) for number, record in enumerate(records, 1)])
-    report = await job.apply(context.database)
+    report = await import_ndjson(context, (encoder.encode(record) + b"\n" for record in records), actor="bench")
     if report.failed:
         raise RuntimeError(f"the bench's registry was refused: {report.errors[:3]}")
 
