@@ -9,19 +9,16 @@ reference data and the form it found inside the installed package.
 from __future__ import annotations
 
 import os
-import queue
 import shutil
-import socket
 import subprocess
 import sys
-import threading
-import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from demo_server import ROLES, DemoServer, free_port, running_demo
 
 pytestmark = pytest.mark.slow
 
@@ -29,8 +26,6 @@ CHECKOUT = Path(__file__).resolve().parent.parent
 # What the wheel is made of: the project file, the readme it names, the package, and schemas/ (shipped as
 # the package pv_service.schemas).
 WHEEL_SOURCES = ("pyproject.toml", "README.md", "pv_service", "schemas")
-ROLES = {"prescriber", "pharmacist", "pv_staff", "admin"}
-STARTUP_SECONDS = 90
 
 
 def run(command: list[str | Path], **options: object) -> subprocess.CompletedProcess[str]:
@@ -74,17 +69,6 @@ def test_the_wheel_holds_every_file_of_the_package_and_of_schemas(wheel: Path) -
     assert not [name for name in names if name.startswith("schemas/")]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def read_lines(stream: object, into: queue.Queue[str]) -> None:
-    for line in stream:  # type: ignore[attr-defined]
-        into.put(line.rstrip("\n"))
-
-
 @pytest.fixture(scope="module")
 def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh virtualenv (not sharing the suite's site-packages) with the wheel and its dependencies."""
@@ -119,66 +103,24 @@ def test_the_installed_package_is_the_one_imported(installed: Path, tmp_path: Pa
 
 
 @pytest.fixture
-def demo(installed: Path, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
-    """``pv-service demo`` of the installed package, started in an empty folder: its base URL and tokens."""
+def demo(installed: Path, tmp_path: Path) -> Iterator[DemoServer]:
+    """``pv-service demo`` of the installed package, started in an empty folder."""
     cwd = tmp_path / "elsewhere"
     cwd.mkdir()
     port = free_port()
-    errors = (tmp_path / "demo.stderr").open("w+")
-    process = subprocess.Popen(
-        [installed / "bin" / "pv-service", "demo", "--port", str(port)],
-        cwd=cwd,
-        env=outside_the_checkout(tmp_path / "data"),
-        stdout=subprocess.PIPE,
-        stderr=errors,
-        text=True,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=read_lines, args=(process.stdout, lines), daemon=True).start()
-    try:
-        tokens: dict[str, str] = {}
-        base_url = ""
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while not base_url:
-            remaining = deadline - time.monotonic()
-            try:
-                line = lines.get(timeout=max(remaining, 0.01))
-            except queue.Empty:
-                errors.seek(0)
-                pytest.fail(f"no base URL after {STARTUP_SECONDS} s (exit {process.poll()}):\n{errors.read()}")
-            if "\t" in line:
-                role, token = line.split("\t", 1)
-                tokens[role] = token
-            elif line.startswith("http://"):
-                base_url = line
-        assert set(tokens) == ROLES
-        assert base_url == f"http://127.0.0.1:{port}"
-        yield base_url, tokens
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-        errors.close()
+    env = outside_the_checkout(tmp_path / "data")
+    with running_demo(
+        installed / "bin" / "pv-service", port=port, env=env, log=tmp_path / "demo.stderr", cwd=cwd
+    ) as server:
+        assert set(server.tokens) == set(ROLES)
+        assert server.base_url == f"http://127.0.0.1:{port}"
+        yield server
 
 
-def wait_until_healthy(client: httpx.Client) -> httpx.Response:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while True:
-        try:
-            return client.get("/health")
-        except httpx.TransportError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-
-
-def test_the_installed_demo_serves_reference_data_and_the_form(demo: tuple[str, dict[str, str]]) -> None:
-    base_url, tokens = demo
-    with httpx.Client(base_url=base_url, timeout=30) as client:
-        assert wait_until_healthy(client).status_code == 200
+def test_the_installed_demo_serves_reference_data_and_the_form(demo: DemoServer) -> None:
+    tokens = demo.tokens
+    with httpx.Client(base_url=demo.base_url, timeout=30) as client:
+        assert demo.wait_until_healthy(client).status_code == 200
         staff = {"Authorization": f"Bearer {tokens['pv_staff']}"}
         products = client.get("/api/v1/reference/products", headers=staff)
         assert products.status_code == 200, products.text
