@@ -15,10 +15,11 @@ from pv_service.errors import problem_responses
 from pv_service.pagination import Page
 
 DigestFormat = Literal["json", "csv", "html"]
+# Litestar adds "; charset=utf-8" to text types itself.
 MEDIA_TYPES: dict[DigestFormat, str] = {
     "json": "application/json",
-    "csv": "text/csv; charset=utf-8",
-    "html": "text/html; charset=utf-8",
+    "csv": "text/csv",
+    "html": "text/html",
 }
 
 

@@ -59,7 +59,7 @@ class TriageController(Controller):
         if format == "csv":
             return Stream(
                 service.line_listing(context, filters),
-                media_type="text/csv; charset=utf-8",
+                media_type="text/csv",
                 headers={"Content-Disposition": 'attachment; filename="line-listing.csv"'},
             )
         queue: QueuePage = await service.queue_page(context, filters, page.cursor, page.limit, counts)

@@ -95,7 +95,7 @@ async def test_digest_job_stores_the_week_and_serves_it_in_three_formats(
     assert [d["week"] for d in listed] == [LAST_WEEK]
 
     as_csv = await client.get(f"/api/v1/digests/{LAST_WEEK}?format=csv", headers={**headers, "Accept": "text/html"})
-    assert as_csv.headers["content-type"].startswith("text/csv")
+    assert as_csv.headers["content-type"] == "text/csv; charset=utf-8"
     rows = list(csv.reader(io.StringIO(as_csv.text)))
     assert rows[0] == ["level", "window", "product", "reaction", "a", "b", "c", "d", "prr", "chi2", "ror",
                        "ror_lower", "ror_upper", "ic", "ic025", "signal", "new"]  # fmt: skip

@@ -416,7 +416,7 @@ async def test_queue_pages_never_repeat_nor_skip_while_cases_arrive(client: Asyn
 async def test_queue_line_listing_as_csv(client: AsyncTestClient, registry: Tokens) -> None:
     case = await new_case(client, registry)
     response = await client.get("/api/v1/queue?format=csv", headers=registry.headers(PV_STAFF))
-    assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
+    assert response.status_code == 200 and response.headers["content-type"] == "text/csv; charset=utf-8"
     rows = list(csv.reader(io.StringIO(response.text)))
     assert rows[0] == ["case_number", "received", "age", "sex", "product", "dose", "reaction_codes", "onset",
                        "outcome", "seriousness", "causality", "state"]  # fmt: skip
