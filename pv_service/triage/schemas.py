@@ -9,6 +9,7 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 from pv_service.registry.schemas import Rpps
 from pv_service.rules.causality import Chronology, Semiology, WhoUmc
@@ -46,10 +47,12 @@ class SetSeriousness(_Action, tag="set_seriousness", kw_only=True):
 
 
 class Assess(_Action, tag="assess", kw_only=True):
+    """A partial update (SPEC §15): a field left out keeps its value, an explicit null clears it."""
+
     reaction: ReactionIndex
-    who_umc: WhoUmc | None = None
-    chronology: Chronology | None = None
-    semiology: Semiology | None = None
+    who_umc: WhoUmc | None | UnsetType = UNSET
+    chronology: Chronology | None | UnsetType = UNSET
+    semiology: Semiology | None | UnsetType = UNSET
 
 
 class RequestFollowUp(_Action, tag="request_follow_up", kw_only=True):

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import date, timedelta
 from typing import Any
 
+from msgspec import UNSET
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pv_service.audit import record_audit
@@ -132,22 +133,25 @@ async def _set_seriousness(step: _Step, action: actions.SetSeriousness) -> None:
     await reassess(step.session, step.context, step.case)
 
 
+def _given(value: Any, stored: Any) -> Any:
+    return stored if value is UNSET else value
+
+
 async def _assess(step: _Step, action: actions.Assess) -> None:
     reaction = step.reaction(action.reaction)
-    if (action.chronology is None) != (action.semiology is None):
-        field = "semiology" if action.semiology is None else "chronology"
+    who_umc = _given(action.who_umc, reaction.who_umc)
+    chronology = _given(action.chronology, reaction.chronology)
+    semiology = _given(action.semiology, reaction.semiology)
+    if (chronology is None) != (semiology is None):
+        field = "semiology" if semiology is None else "chronology"
         raise RuleViolation([FieldError(field, "invalid_value", "Chronology and semiology go together.")])
-    if action.who_umc is None and action.chronology is None:
+    if who_umc is None and chronology is None:
         raise RuleViolation(
             [FieldError("who_umc", "invalid_value", "Give a WHO-UMC category, or a chronology and a semiology.")]
         )
-    reaction.who_umc = action.who_umc
-    reaction.chronology = action.chronology
-    reaction.semiology = action.semiology
+    reaction.who_umc, reaction.chronology, reaction.semiology = who_umc, chronology, semiology
     reaction.intrinsic_score = (
-        causality.intrinsic_score(action.chronology, action.semiology)
-        if action.chronology is not None and action.semiology is not None
-        else None
+        causality.intrinsic_score(chronology, semiology) if chronology is not None and semiology is not None else None
     )
 
 

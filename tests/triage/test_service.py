@@ -170,6 +170,42 @@ async def test_chronology_without_semiology_is_422(client: AsyncTestClient, regi
     assert (await case.act("assess", reaction=5, who_umc="possible")).status_code == 422
 
 
+async def test_assess_with_only_a_who_umc_category_keeps_the_french_method(
+    client: AsyncTestClient, registry: Tokens
+) -> None:
+    case = await new_case(client, registry)
+    await case.must("start")
+    await case.must("assess", reaction=0, chronology="C2", semiology="S2")
+    body = await case.must("assess", reaction=0, who_umc="possible")
+    assert body["reactions"][0]["causality"] == {
+        "method": "begaud_1985",
+        "who_umc": "possible",
+        "chronology": "C2",
+        "semiology": "S2",
+        "intrinsic_score": "I2",
+    }
+    # The reverse: the French method alone keeps the WHO-UMC category.
+    body = await case.must("assess", reaction=0, chronology="C3", semiology="S3")
+    assert body["reactions"][0]["causality"]["who_umc"] == "possible"
+    assert body["reactions"][0]["causality"]["intrinsic_score"] == "I4"
+
+
+async def test_assess_with_an_explicit_null_clears_only_that_field(client: AsyncTestClient, registry: Tokens) -> None:
+    case = await new_case(client, registry)
+    await case.must("start")
+    await case.must("assess", reaction=0, who_umc="probable", chronology="C1", semiology="S1")
+    body = await case.must("assess", reaction=0, chronology=None, semiology=None)
+    assert body["reactions"][0]["causality"] == {
+        "method": "who_umc",
+        "who_umc": "probable",
+        "chronology": None,
+        "semiology": None,
+        "intrinsic_score": None,
+    }
+    cleared = await case.act("assess", reaction=0, who_umc=None)
+    assert cleared.status_code == 422, cleared.text
+
+
 async def test_client_cannot_send_its_own_intrinsic_score(client: AsyncTestClient, registry: Tokens) -> None:
     case = await new_case(client, registry)
     await case.must("start")
