@@ -15,7 +15,7 @@ import msgspec
 from pv_service.jobs.schemas import AnomalyView
 from pv_service.rules.causality import BEGAUD_1985
 from pv_service.rules.priority import Priority
-from pv_service.rules.workflow import CaseState
+from pv_service.rules.workflow import CaseState, Destination, suggested_destinations
 from pv_service.storage.models import Case, CaseReaction, FollowUpRequest
 
 
@@ -86,6 +86,7 @@ class CaseSummary(CaseListItem, frozen=True, kw_only=True):
     warnings: list[CaseWarning]
     possible_duplicates: list[CaseRef]
     special_situations: list[str]
+    suggested_destinations: list[Destination]
     reactions: list[CaseReactionView]
 
 
@@ -163,6 +164,7 @@ def case_summary(
         warnings=msgspec.convert(case.warnings, list[CaseWarning]),
         possible_duplicates=[CaseRef(id=i, case_number=n) for i, n in linked],
         special_situations=case.special_situations,
+        suggested_destinations=suggested_destinations(case.special_situations),
         reactions=[reaction_view(r) for r in reactions],
     )
 

@@ -18,6 +18,7 @@ from pv_service.rules.doses import ProductContent
 from pv_service.rules.field_error import FieldError
 from pv_service.rules.report_body import ReportBody, ReportedReaction
 from pv_service.rules.report_checks import ReportedPatient, completeness, earliest_onset, validity_errors
+from pv_service.rules.workflow import suggested_destinations
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +123,7 @@ def assess(
         during_titration=priority_rules.is_during_titration(
             facts.patient.inclusion_date, onset, reference.titration_protocol.titration_days
         ),
+        narcotic_misuse=bool(suggested_destinations(body.special_situations)),
     )
     score, missing = completeness(body, facts.patient.sex)
     warnings = consistency_warnings(

@@ -1,7 +1,8 @@
 """Triage priority and deadlines (SPEC §4, §14).
 
 P1 fatal or life-threatening; P2 a reaction itself serious and unexpected; P3 other serious; P4
-non-serious with an unexpected reaction, or in a minor, a pregnancy or during titration; P5 the rest.
+non-serious with an unexpected reaction, or in a minor, a pregnancy, during titration or with an overdose,
+misuse, abuse or dependence reported; P5 the rest.
 Serious cases are triaged within a day and forwarded within 15 days; others within 7 and 90 days
 (EU good pharmacovigilance practice: 15 days serious, 90 days non-serious).
 """
@@ -30,6 +31,8 @@ class PatientContext:
     minor: bool
     pregnant: bool
     during_titration: bool
+    # Overdose, misuse, abuse or dependence reported: addictovigilance wants it seen (SPEC §15).
+    narcotic_misuse: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +59,8 @@ def priority(reactions: Sequence[ReactionSeriousness], context: PatientContext) 
         return "P2"
     if criteria:
         return "P3"
-    if any(not r.expected for r in reactions) or context.minor or context.pregnant or context.during_titration:
+    urgent = context.minor or context.pregnant or context.during_titration or context.narcotic_misuse
+    if urgent or any(not r.expected for r in reactions):
         return "P4"
     return "P5"
 

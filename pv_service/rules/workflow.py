@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Literal, get_args
 
@@ -10,8 +11,11 @@ TriageActionName = Literal[
     "assign", "start", "code", "set_seriousness", "assess", "request_follow_up", "mark_duplicate", "close",
     "forward", "nullify",
 ]  # fmt: skip
-# Where a case is forwarded: the regional centre, the national agency.
-Destination = Literal["crpv", "ansm"]
+# Where a case is forwarded: the regional pharmacovigilance centre, the national agency, the
+# addictovigilance centres (CEIP-A: abuse, dependence, misuse of a narcotic product).
+Destination = Literal["crpv", "ansm", "ceip_a"]
+# Special situations that concern addictovigilance (SPEC §15).
+ADDICTOVIGILANCE_SITUATIONS = frozenset({"overdose", "misuse", "abuse", "dependence"})
 
 STATES: tuple[CaseState, ...] = get_args(CaseState)
 ACTIVE: tuple[CaseState, ...] = ("received", "in_triage", "assessed", "awaiting_follow_up")
@@ -34,6 +38,11 @@ ALLOWED_IN: dict[TriageActionName, frozenset[CaseState]] = {
 }
 # States a follow-up from the reporter brings back to triage.
 REOPENED_BY_FOLLOW_UP = frozenset({"closed", "awaiting_follow_up"})
+
+
+def suggested_destinations(special_situations: Iterable[str]) -> list[Destination]:
+    """Where a case should go besides pharmacovigilance: the CEIP-A for abuse, dependence, misuse, overdose."""
+    return ["ceip_a"] if ADDICTOVIGILANCE_SITUATIONS.intersection(special_situations) else []
 
 
 def is_overdue(

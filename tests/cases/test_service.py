@@ -70,6 +70,18 @@ async def test_special_situation_alone_makes_a_valid_case(client: AsyncTestClien
     response = await submit(client, registry, report(reactions=[], special_situations=["medication_error"]))
     assert response.status_code == 201, response.text
     assert response.json()["special_situations"] == ["medication_error"]
+    assert response.json()["suggested_destinations"] == []
+    assert response.json()["priority"] == "P5"
+
+
+@pytest.mark.parametrize("situation", ["overdose", "misuse", "abuse", "dependence"])
+async def test_abuse_dependence_overdose_and_misuse_are_p4_and_suggest_addictovigilance(
+    client: AsyncTestClient, registry: Tokens, situation: str
+) -> None:
+    response = await submit(client, registry, report(reactions=[], special_situations=[situation]))
+    assert response.status_code == 201, response.text
+    assert response.json()["priority"] == "P4"
+    assert response.json()["suggested_destinations"] == ["ceip_a"]
 
 
 # --- validity: 422 with every error at once ---------------------------------------------------------------

@@ -236,6 +236,11 @@ def test_special_situation_without_reactions_is_p5() -> None:
     assert priority([], NOBODY) == "P5"
 
 
+def test_narcotic_misuse_without_reactions_is_at_least_p4() -> None:
+    misuse = PatientContext(minor=False, pregnant=False, during_titration=False, narcotic_misuse=True)
+    assert priority([], misuse) == "P4"
+
+
 def test_context_does_not_lower_a_serious_case(vocabulary: dict[str, Term]) -> None:
     everything = PatientContext(minor=True, pregnant=True, during_titration=True)
     assert priority([assessed(vocabulary, "somnolence", "recovered", "hospitalisation")], everything) == "P3"

@@ -206,6 +206,17 @@ async def test_assess_with_an_explicit_null_clears_only_that_field(client: Async
     assert cleared.status_code == 422, cleared.text
 
 
+async def test_a_serious_case_is_closed_only_once_forwarded(client: AsyncTestClient, registry: Tokens) -> None:
+    case = await new_case(client, registry, report(reactions=[reaction(seriousness=serious(hospitalisation=True))]))
+    await case.must("start")
+    await case.must("assess", reaction=0, who_umc="possible")
+    refused = await case.act("close")
+    assert refused.status_code == 409, refused.text
+    assert [e["code"] for e in refused.json()["errors"]] == ["not_forwarded"]
+    await case.must("forward", destination="ceip_a")
+    assert (await case.must("close"))["state"] == "closed"
+
+
 async def test_client_cannot_send_its_own_intrinsic_score(client: AsyncTestClient, registry: Tokens) -> None:
     case = await new_case(client, registry)
     await case.must("start")
