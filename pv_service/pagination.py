@@ -20,6 +20,8 @@ T = TypeVar("T")
 R = TypeVar("R")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+# Every id the service stores is a signed 64-bit integer.
+MIN_KEY, MAX_KEY = -(2**63), 2**63 - 1
 Limit = Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT, description="Items per page")]
 
 
@@ -68,6 +70,8 @@ def _typed(value: Any, kind: type) -> Any:
         return moment
     if not isinstance(value, kind) or isinstance(value, bool) is not (kind is bool):
         raise TypeError(kind)
+    if isinstance(value, int) and not MIN_KEY <= value <= MAX_KEY:
+        raise ValueError("a cursor's numbers are 64-bit")
     return value
 
 

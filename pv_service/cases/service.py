@@ -32,7 +32,7 @@ from pv_service.clock import utc_now
 from pv_service.context import ServiceContext
 from pv_service.errors import IfMatchRequired, NotFound, RuleViolation, StaleCase, StateConflict
 from pv_service.jobs.repository import findings_for_case
-from pv_service.pagination import Keyset, Page
+from pv_service.pagination import MAX_KEY, Keyset, Page
 from pv_service.registry.repository import reachable_patient
 from pv_service.rules.assessment import Assessment, RegistryFacts, assess, check_validity, deadlines_for
 from pv_service.rules.consistency import RecordedDose
@@ -80,8 +80,9 @@ def check_if_match(case: Case, if_match: str | None, *, required: bool) -> None:
 
 
 async def reachable_case(session: AsyncSession, caller: Caller, case_id: int, *, lock: bool = False) -> Case:
-    """The case if its patient is within the caller's reach; otherwise 404, like an unknown case."""
-    case = await repository.reachable_case(session, caller, case_id, lock=lock)
+    """The case if its patient is within the caller's reach; otherwise 404, like an unknown case (or an id no
+    case can have)."""
+    case = await repository.reachable_case(session, caller, case_id, lock=lock) if 0 < case_id <= MAX_KEY else None
     if case is None:
         raise NotFound("case")
     return case
@@ -451,7 +452,7 @@ async def list_versions(
 async def get_version(context: ServiceContext, caller: Caller, case_id: int, version: int) -> VersionDetail:
     async with context.database.session() as session, session.begin():
         case = await reachable_case(session, caller, case_id)
-        row = await repository.version_of(session, case.id, version)
+        row = await repository.version_of(session, case.id, version) if 0 < version <= case.version else None
         if row is None:
             raise NotFound("version")
         await record_audit(

@@ -48,8 +48,27 @@ def period_containing(kind: PeriodKind, day: date) -> JobPeriod:
     return JobPeriod(kind, f"{first.year}-{first.month:02d}", first, following - timedelta(days=1))
 
 
+# The service's calendar (SPEC §15): no period or date outside these years.
+FIRST_YEAR, LAST_YEAR = 2000, 2100
+
+
+def check_in_calendar(day: date) -> date:
+    """``day`` itself; ValueError when it falls outside the service's calendar."""
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise ValueError(f"dates run from {FIRST_YEAR} to {LAST_YEAR}")
+    return day
+
+
 def parse_period(kind: PeriodKind, text: str) -> JobPeriod:
-    """The period a key names; ValueError when it is malformed or names no real day, week or month."""
+    """The period a key names; ValueError when it is malformed, names no real day, week or month, or lies
+    outside the service's calendar."""
+    year = int(text[:4]) if text[:4].isdigit() else FIRST_YEAR
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise ValueError(f"periods run from {FIRST_YEAR} to {LAST_YEAR}")
+    return _parsed_period(kind, text)
+
+
+def _parsed_period(kind: PeriodKind, text: str) -> JobPeriod:
     if kind == "week":
         match = _WEEK.match(text)
         if not match:

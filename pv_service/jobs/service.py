@@ -11,7 +11,7 @@ from pv_service.context import ServiceContext
 from pv_service.errors import MalformedRequest, NotFound, RuleViolation, StateConflict
 from pv_service.jobs import repository
 from pv_service.jobs.catalogue import JOBS, JOBS_BY_NAME
-from pv_service.jobs.periods import latest_complete, parse_period
+from pv_service.jobs.periods import check_in_calendar, latest_complete, parse_period
 from pv_service.jobs.runner import ClaimHeld, JobDefinition, Trigger, run_job
 from pv_service.jobs.scheduling import cron_trigger
 from pv_service.jobs.schemas import AnomalyView, JobView, RunView
@@ -98,6 +98,11 @@ async def list_anomalies(
     limit: int,
 ) -> Page[AnomalyView]:
     """Newest first; ``since`` is a local day."""
+    if since is not None:
+        try:
+            check_in_calendar(since)
+        except ValueError as exc:
+            raise MalformedRequest([FieldError("since", "out_of_range", str(exc))]) from None
     start = datetime.combine(since, time(0), tzinfo=context.settings.zone).astimezone(UTC) if since else None
     query = repository.NEWEST_ANOMALIES.query(repository.anomalies_query(kinds, patient, start), cursor, limit)
     async with context.database.read_session() as session:

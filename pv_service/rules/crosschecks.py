@@ -9,12 +9,22 @@ Choices the SPEC leaves open:
 - A secure prescription is flagged at each dispensation of more than 28 days and at the one whose running
   total of days supplied first passes 28; the quantity check gives one finding per prescription, at the
   dispensation that crossed the line; an early refill compares with the immediately previous dispensation.
+- Doses are compared on the product's dominant cannabinoid (SPEC §15, `doses.compared_on_cbd`).
+- The narcotic-supply rules (SPEC §15): a late presentation is judged at a secure prescription's first
+  dispensation only; overlapping prescriptions are pairs of one patient's secure prescriptions; multiple
+  pharmacies are pairs of one patient's dispensations (of any product: the SPEC does not restrict them
+  to secure prescriptions) whose supply periods overlap and whose pharmacists differ. A period of 0 days
+  overlaps nothing. Each pair is one finding.
 - The protocol's checks (start, increment, increases too soon, maximum) are on THC, the unit the
   protocol is written in. For temporal association and rechallenge an increase is any step with a higher
   THC or CBD dose than the step before, the first step (treatment start) included; a reduction is a
   step with no component higher and not the same dose (as for weaning, `DailyDose.is_lower_than`).
-- A reaction is linked to the latest increase on or before its onset, a dechallenge to the first
-  reduction on or after the onset, a rechallenge to the latest re-increase on or before the recurrence.
+- A reaction is linked to the latest increase on or before its onset. A dechallenge is the latest
+  reduction or withdrawal on or before the reaction's end, when it is on or after the onset and the end
+  comes within `temporal_association_days` of it (SPEC §15); a reaction without an end date says it
+  abated (its outcome) but not when, so it is no positive dechallenge. A rechallenge is the latest
+  re-increase on or before the recurrence, after the dechallenge and at most `temporal_association_days`
+  before the recurrence's onset. The first step after a withdrawal (a restart) counts as an increase.
 - Findings about the same case and the same steps are one finding; `detail["reactions"]` lists them.
 - Boundaries are inclusive (exactly at the limit is fine), with a 1e-9 relative margin so that float
   rounding (5.1 − 2.5, 10 × 28 × 1.1) never decides a boundary.
@@ -39,6 +49,11 @@ ABATED_OUTCOMES = frozenset({"recovered", "recovering", "recovered_with_sequelae
 
 _RELATIVE_MARGIN = 1e-9
 
+# A narcotic prescription presented more than 3 days after it was written is dispensed only for the days
+# that remain of it: code de la santé publique, art. R.5132-30 (arrêté du 1er avril 2022 for the
+# experimentation's cannabis medicines, prescribed under the narcotics' rules).
+LATE_PRESENTATION_DAYS = 3
+
 
 @dataclass(frozen=True, slots=True)
 class PrescriptionFacts:
@@ -60,6 +75,7 @@ class DispensationFacts:
     date: date
     quantity: float
     days_supply: int
+    pharmacist: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,18 +137,8 @@ def _dispensation_detail(dispensation: DispensationFacts) -> dict[str, object]:
     }
 
 
-def _orphan(dispensation: DispensationFacts) -> Finding:
-    return Finding(
-        "dispensation_without_prescription",
-        dispensation.patient_id,
-        (dispensation.id,),
-        (),
-        {"prescription_id": dispensation.prescription_id, **_dispensation_detail(dispensation)},
-    )
-
-
 def dose_findings(
-    prescription: PrescriptionFacts | None,
+    prescription: PrescriptionFacts,
     dispensations: Sequence[DispensationFacts],
     content: ProductContent | None,
     *,
@@ -141,12 +147,8 @@ def dose_findings(
 ) -> list[Finding]:
     """Findings on one prescription's dispensations (sorted by date then id), in one pass.
 
-    With no prescription, every dispensation is an orphan. With no product content, the quantity check
-    is skipped (the other checks need none).
+    With no product content, the quantity check is skipped (the other checks need none).
     """
-    if prescription is None:
-        return [_orphan(dispensation) for dispensation in dispensations]
-
     findings: list[Finding] = []
     patient = prescription.patient_id
     prescribed = Period(prescription.start_date, prescription.days)
@@ -163,6 +165,9 @@ def dose_findings(
     quantity_limit_mg = prescribed_daily_mg * prescription.days * (1 + quantity_tolerance)
     quantity_checked = content is not None
     refill_share = 1 - refill_tolerance
+
+    if prescription.secure and dispensations:
+        findings.extend(_late_presentation(prescription, prescribed, dispensations[0]))
 
     days_supplied = 0
     dispensed_mg = 0.0
@@ -212,6 +217,31 @@ def dose_findings(
         previous, previous_day = dispensation, day
 
     return findings
+
+
+def _late_presentation(
+    prescription: PrescriptionFacts, prescribed: Period, first: DispensationFacts
+) -> list[Finding]:
+    """The first dispensation, presented more than 3 days after the start, supplies more than what remains."""
+    days_late = (first.date - prescription.start_date).days
+    remaining = prescription.days - days_late
+    if days_late <= LATE_PRESENTATION_DAYS or first.days_supply <= remaining:
+        return []
+    return [
+        Finding(
+            "late_presentation",
+            prescription.patient_id,
+            (prescription.id, first.id),
+            (),
+            {
+                **_dispensation_detail(first),
+                **_prescription_detail(prescription, prescribed),
+                "days_after_start": days_late,
+                "max_days_after_start": LATE_PRESENTATION_DAYS,
+                "remaining_days": max(remaining, 0),
+            },
+        )
+    ]
 
 
 def _prescription_detail(prescription: PrescriptionFacts, prescribed: Period) -> dict[str, object]:

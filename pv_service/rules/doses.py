@@ -1,11 +1,17 @@
 """Daily doses from what was dispensed (SPEC §14): mg THC = ml × THC mg/ml for oils, g × 10 × THC % for
-flowers; products under 1 mg/ml THC are compared on CBD."""
+flowers. Products are compared on their dominant cannabinoid (SPEC §15): CBD for `cbd_dominant` products,
+THC otherwise."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
-# Below this THC content an oil is followed on its CBD dose.
+# The products' ratio classes (schemas/reference/products.json).
+RatioClass = Literal["thc_dominant", "balanced", "cbd_dominant"]
+
+# Below this THC content an oil is followed on its CBD dose: only for a content given without its ratio
+# class (callers that do not pass it yet); the ratio class decides whenever it is known.
 THC_COMPARISON_FLOOR_MG_PER_ML = 1.0
 
 
@@ -14,6 +20,7 @@ class ProductContent:
     form: str
     thc: float
     cbd: float
+    ratio: RatioClass | None = None
 
 
 def milligrams(content: ProductContent, quantity: float) -> tuple[float, float]:
@@ -23,6 +30,9 @@ def milligrams(content: ProductContent, quantity: float) -> tuple[float, float]:
 
 
 def compared_on_cbd(content: ProductContent) -> bool:
+    """Whether doses of the product are compared on CBD, its dominant cannabinoid."""
+    if content.ratio is not None:
+        return content.ratio == "cbd_dominant"
     return content.form == "oil" and content.thc < THC_COMPARISON_FLOOR_MG_PER_ML
 
 

@@ -11,9 +11,11 @@ DoseKind = Literal[
     "secure_supply_over_28_days",
     "supply_outside_prescription",
     "quantity_above_prescribed",
-    "dispensation_without_prescription",
     "early_refill",
     "reported_dose_mismatch",
+    "late_presentation",
+    "overlapping_prescriptions",
+    "multiple_pharmacies",
 ]
 TitrationKind = Literal[
     "titration_start_too_high",

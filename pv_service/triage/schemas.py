@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from pv_service.pagination import MAX_KEY
 from pv_service.registry.schemas import Rpps
 from pv_service.rules.causality import Chronology, Semiology, WhoUmc
 from pv_service.rules.priority import Priority
@@ -18,6 +19,7 @@ from pv_service.rules.report_body import Seriousness
 from pv_service.rules.workflow import CaseState, Destination, TriageActionName
 
 ReactionIndex = Annotated[int, msgspec.Meta(ge=0, le=49)]
+CaseId = Annotated[int, msgspec.Meta(ge=1, le=MAX_KEY)]
 Reason = Annotated[str, msgspec.Meta(max_length=500)]
 
 
@@ -50,9 +52,9 @@ class Assess(_Action, tag="assess", kw_only=True):
     """A partial update (SPEC §15): a field left out keeps its value, an explicit null clears it."""
 
     reaction: ReactionIndex
-    who_umc: WhoUmc | None | UnsetType = UNSET
-    chronology: Chronology | None | UnsetType = UNSET
-    semiology: Semiology | None | UnsetType = UNSET
+    who_umc: WhoUmc | UnsetType | None = UNSET
+    chronology: Chronology | UnsetType | None = UNSET
+    semiology: Semiology | UnsetType | None = UNSET
 
 
 class RequestFollowUp(_Action, tag="request_follow_up", kw_only=True):
@@ -61,7 +63,7 @@ class RequestFollowUp(_Action, tag="request_follow_up", kw_only=True):
 
 
 class MarkDuplicate(_Action, tag="mark_duplicate", kw_only=True):
-    master: int
+    master: CaseId
 
 
 class Close(_Action, tag="close", kw_only=True):

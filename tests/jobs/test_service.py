@@ -318,3 +318,26 @@ async def test_no_catch_up_before_the_schedulers_first_start(settings: Settings,
         await asyncio.sleep(1.0)
     async with database.read_session() as session:
         assert await session.scalar(select(func.count()).select_from(JobRun)) == 0
+
+
+@pytest.mark.parametrize("period", ["9999-W52", "0001-W01", "1999-W52"])
+async def test_a_digest_period_outside_the_calendar_is_400_and_runs_nothing(
+    client: AsyncTestClient, registry: Tokens, database: Database, period: str
+) -> None:
+    response = await post_run(client, registry, "weekly-signal-digest", period=period)
+    assert response.status_code == 400, response.text
+    assert response.json()["errors"][0]["field"] == "period"
+    async with database.read_session() as session:
+        assert (await session.scalar(select(func.count()).select_from(JobRun))) == 0
+
+
+async def test_a_retention_month_outside_the_calendar_is_400(client: AsyncTestClient, registry: Tokens) -> None:
+    assert (await post_run(client, registry, "retention", period="9999-12")).status_code == 400
+
+
+async def test_a_digest_or_anomalies_outside_the_calendar_are_400(client: AsyncTestClient, registry: Tokens) -> None:
+    staff = registry.headers(PV_STAFF)
+    assert (await client.get("/api/v1/digests/9999-W52", headers=staff)).status_code == 400
+    since = await client.get("/api/v1/anomalies", params={"since": "0001-01-01"}, headers=staff)
+    assert since.status_code == 400, since.text
+    assert since.json()["errors"][0]["field"] == "since"

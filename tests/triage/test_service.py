@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import csv
 import io
 from datetime import datetime, timedelta
@@ -477,3 +478,44 @@ async def test_queue_line_listing_as_csv(client: AsyncTestClient, registry: Toke
 @pytest.mark.parametrize("rpps", [PRESCRIBER, PHARMACIST, ADMIN])
 async def test_queue_is_for_pv_staff_only(client: AsyncTestClient, registry: Tokens, rpps: str) -> None:
     assert (await client.get("/api/v1/queue", headers=registry.headers(rpps))).status_code == 403
+
+
+BEYOND_64_BITS = 2**63
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/reports/{id}", "/api/v1/reports/{id}/audit", "/api/v1/reports/{id}/versions/1"]
+)
+async def test_an_id_no_case_can_have_is_404(client: AsyncTestClient, registry: Tokens, path: str) -> None:
+    response = await client.get(path.format(id=BEYOND_64_BITS), headers=registry.headers(PV_STAFF))
+    assert response.status_code == 404, response.text
+
+
+async def test_actions_and_follow_ups_on_an_id_no_case_can_have_are_404(
+    client: AsyncTestClient, registry: Tokens
+) -> None:
+    headers = {**registry.headers(PV_STAFF), "If-Match": '"1.1"'}
+    action = await client.post(f"{REPORTS}/{BEYOND_64_BITS}/actions", json={"action": "start"}, headers=headers)
+    assert action.status_code == 404, action.text
+    follow_up = await client.post(f"{REPORTS}/{BEYOND_64_BITS}/follow-ups", json=report(), headers=headers)
+    assert follow_up.status_code == 404, follow_up.text
+
+
+async def test_a_master_beyond_64_bits_is_a_malformed_action(client: AsyncTestClient, registry: Tokens) -> None:
+    case = await new_case(client, registry)
+    response = await case.act("mark_duplicate", master=BEYOND_64_BITS)
+    assert response.status_code == 400, response.text
+
+
+@pytest.mark.parametrize("path", ["/api/v1/queue", "/api/v1/reports", "/api/v1/anomalies"])
+async def test_a_cursor_holding_a_number_beyond_64_bits_is_400(
+    client: AsyncTestClient, registry: Tokens, path: str
+) -> None:
+    cursor = base64.urlsafe_b64encode(f"[{BEYOND_64_BITS}]".encode()).decode().rstrip("=")
+    queue_cursor = base64.urlsafe_b64encode(
+        f'["P1","2026-01-01T00:00:00+00:00","2026-01-01T00:00:00+00:00",{BEYOND_64_BITS}]'.encode()
+    )
+    chosen = queue_cursor.decode().rstrip("=") if path.endswith("queue") else cursor
+    response = await client.get(path, params={"cursor": chosen}, headers=registry.headers(PV_STAFF))
+    assert response.status_code == 400, response.text
+    assert response.json()["errors"][0]["field"] == "cursor"
