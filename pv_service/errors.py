@@ -206,6 +206,14 @@ def _validation_item(item: Any) -> FieldError:
     return FieldError(key, "invalid_value", f"'{key}' ({item.get('source', 'parameter')}): {message}")
 
 
+TOO_DEEP = FieldError("", "invalid_type", "The body is nested too deeply.")
+
+
+def _from_recursion(exc: RecursionError) -> Problem:
+    # Only decoding a body nests this deep (SPEC §15: too deep a body is 400).
+    return MalformedRequest([TOO_DEEP])
+
+
 def _from_unexpected(exc: Exception) -> Problem:
     logger.error("unexpected error: %s", type(exc).__name__, exc_info=exc)
     return Problem(HTTP_500_INTERNAL_SERVER_ERROR, "The service could not complete the request.")
@@ -216,6 +224,7 @@ def problem_details_plugin() -> ProblemDetailsPlugin:
         ProblemDetailsConfig(
             exception_to_problem_detail_map={
                 HTTPException: _from_http_exception,
+                RecursionError: _from_recursion,
                 Exception: _from_unexpected,
             }
         )

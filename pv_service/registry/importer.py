@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 
 from pv_service.config import Settings
-from pv_service.errors import decode_error_to_field_error
+from pv_service.errors import TOO_DEEP, decode_error_to_field_error
 from pv_service.reference import ReferenceData
 from pv_service.registry.kinds import KIND_OF_RECORD, KINDS
 from pv_service.registry.schemas import ImportLineError, ImportRecord, ImportReport
@@ -72,6 +72,9 @@ class RegistryImport:
                 record = self._decoder.decode(raw)
             except msgspec.DecodeError as exc:
                 self._fail(number, [decode_error_to_field_error(str(exc))])
+                continue
+            except RecursionError:
+                self._fail(number, [TOO_DEEP])
                 continue
             self._records[KIND_OF_RECORD[type(record)].tag].append((number, record))
 
