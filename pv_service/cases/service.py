@@ -204,6 +204,7 @@ async def reassess(session: AsyncSession, context: ServiceContext, case: Case) -
     assessment = _assessment(context, body, facts, [r.code for r in reactions], [r.staff_criteria for r in reactions])
     _apply_assessment(case, assessment, case.received_at)
     _store_reactions(session, case.id, reactions, assessment)
+    await _link_duplicates(session, case, assessment)
 
 
 def _add_version(session: AsyncSession, case: Case, caller: Caller, body: ReportBody, received_at: datetime) -> None:

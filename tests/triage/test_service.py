@@ -519,3 +519,14 @@ async def test_a_cursor_holding_a_number_beyond_64_bits_is_400(
     response = await client.get(path, params={"cursor": chosen}, headers=registry.headers(PV_STAFF))
     assert response.status_code == 400, response.text
     assert response.json()["errors"][0]["field"] == "cursor"
+
+
+async def test_coding_a_reaction_looks_for_duplicates_again(client: AsyncTestClient, registry: Tokens) -> None:
+    first = await new_case(client, registry, report(reactions=[reaction(text="malaise", code="dizziness")]))
+    second = await new_case(client, registry, report(reactions=[reaction(text="tête qui tourne", code=None)]))
+    assert second.body["possible_duplicates"] == []
+    await second.must("start")
+    coded = await second.must("code", reaction=0, code="dizziness")
+    assert coded["possible_duplicates"] == [{"id": first.id, "case_number": first.body["case_number"]}]
+    detail = await client.get(f"{REPORTS}/{first.id}", headers=registry.headers(PV_STAFF))
+    assert detail.json()["possible_duplicates"] == [{"id": second.id, "case_number": second.body["case_number"]}]
