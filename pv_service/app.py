@@ -26,6 +26,7 @@ from pv_service.handlers.jobs import JobsController
 from pv_service.handlers.reference import ReferenceController
 from pv_service.handlers.registry import RegistryController
 from pv_service.handlers.triage import TriageController
+from pv_service.handlers.users import UsersController
 from pv_service.jobs.scheduling import start_scheduler
 from pv_service.pagination import page_request
 
@@ -36,6 +37,7 @@ CONTROLLERS = (
     TriageController,
     JobsController,
     DigestsController,
+    UsersController,
 )
 
 

@@ -92,3 +92,10 @@ async def test_only_admin_imports_registry(client: AsyncTestClient, registry: To
             headers={**registry.headers(rpps), "Content-Type": "application/x-ndjson"},
         )
         assert response.status_code == 403, rpps
+
+
+async def test_me_tells_the_caller_their_rpps_name_and_role(client: AsyncTestClient, registry: Tokens) -> None:
+    response = await client.get("/api/v1/me", headers=registry.headers(PV_STAFF))
+    assert response.status_code == 200, response.text
+    assert response.json() == {"rpps": PV_STAFF, "name": "Évaluatrice", "role": "pv_staff"}
+    assert (await client.get("/api/v1/me")).status_code == 401

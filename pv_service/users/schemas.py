@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, get_args
 
+import msgspec
+
 Role = Literal["prescriber", "pharmacist", "pv_staff", "admin"]
 ROLES: tuple[Role, ...] = get_args(Role)
 
@@ -25,3 +27,11 @@ class IssuedToken:
     id: str
     token: str
     expires_at: datetime
+
+
+class Me(msgspec.Struct, frozen=True):
+    """Who the caller is, as the service knows them."""
+
+    rpps: str
+    name: str
+    role: Role

@@ -13,11 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pv_service.audit import record_audit
 from pv_service.clock import utc_now
+from pv_service.context import ServiceContext
 from pv_service.rules.field_error import FieldError
 from pv_service.rules.rpps import rpps_error
 from pv_service.storage.models import Token, User
 from pv_service.users import repository
-from pv_service.users.schemas import ROLES, Caller, IssuedToken
+from pv_service.users.schemas import ROLES, Caller, IssuedToken, Me
 
 TOKEN_PREFIX = "pvt_"
 TOKEN_ID_PREFIX = "tok_"
@@ -124,3 +125,10 @@ async def authenticate(session: AsyncSession, token: str) -> Caller | None:
     if row is None or row.revoked_at is not None or row.expires_at <= utc_now():
         return None
     return Caller(rpps=row.user.rpps, role=row.user.role)  # type: ignore[arg-type]
+
+
+async def me(context: ServiceContext, caller: Caller) -> Me:
+    async with context.database.read_session() as session:
+        user = await repository.user(session, caller.rpps)
+    assert user is not None  # the caller's token named this user
+    return Me(rpps=user.rpps, name=user.name, role=caller.role)
