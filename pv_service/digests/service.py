@@ -32,7 +32,7 @@ from pv_service.rules.field_error import FieldError
 BASELINE_WEEKS = 12
 
 
-def _bounds(context: ServiceContext, period: JobPeriod) -> DigestBounds:
+def digest_bounds(context: ServiceContext, period: JobPeriod) -> DigestBounds:
     """Local Monday midnights, each converted on its own, so that weeks follow the calendar across DST."""
 
     def instant(day: date) -> datetime:
@@ -139,7 +139,7 @@ def _rising(pairs: dict[tuple[str, str], list[int]]) -> list[RisingPair]:
 
 
 async def build_digest(context: ServiceContext, period: JobPeriod) -> DigestBody:
-    bounds = _bounds(context, period)
+    bounds = digest_bounds(context, period)
     async with context.database.read_session() as session:
         totals = await repository.totals(session, bounds)
         products, pairs = await repository.pair_counts(session, bounds)

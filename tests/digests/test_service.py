@@ -14,7 +14,10 @@ from report_bodies import reaction, report, serious
 from sqlalchemy import update
 
 from pv_service.clock import utc_now
-from pv_service.jobs.periods import latest_complete, period_containing
+from pv_service.config import Settings
+from pv_service.context import ServiceContext
+from pv_service.digests.service import digest_bounds
+from pv_service.jobs.periods import latest_complete, parse_period, period_containing
 from pv_service.storage.database import Database
 from pv_service.storage.models import Case
 
@@ -130,3 +133,15 @@ async def test_nullified_and_duplicate_cases_leave_the_population(client: AsyncT
     digest = (await client.get(f"/api/v1/digests/{THIS_WEEK}", headers=headers)).json()
     assert digest["totals"]["received"] == 7
     assert pair(digest, "product", "cumulative", "OIL-T10", "somnolence")["a"] == 2
+
+
+def test_digest_weeks_follow_paris_midnights_across_daylight_saving() -> None:
+    context = ServiceContext(settings=Settings(), database=None, reference=None)  # type: ignore[arg-type]
+    bounds = digest_bounds(context, parse_period("week", "2025-W15"))
+    utc = datetime.fromisoformat
+    # 2025-W15 starts Monday 7 April 00:00 CEST; 2025-W13 (before summer time, 30 March) 24 March 00:00 CET.
+    assert bounds.weeks[0] == (utc("2025-04-06T22:00:00+00:00"), utc("2025-04-13T22:00:00+00:00"))
+    assert bounds.weeks[2] == (utc("2025-03-23T23:00:00+00:00"), utc("2025-03-30T22:00:00+00:00"))
+    assert bounds.weeks[2][1] - bounds.weeks[2][0] == timedelta(hours=167)
+    # The 12 weeks before W15's end start on Monday 20 January 00:00 CET.
+    assert bounds.twelve == (utc("2025-01-19T23:00:00+00:00"), utc("2025-04-13T22:00:00+00:00"))
