@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from conftest import PRESCRIBER, PV_STAFF, Tokens, import_records
+from conftest import PRESCRIBER, PV_STAFF, Tokens, import_records, registry_lines
 from litestar.testing import AsyncTestClient
 from report_bodies import reaction, report
 from sqlalchemy import func, select, update
@@ -172,9 +173,9 @@ async def test_retention_pseudonymises_only_after_two_years(
                 await c.post("/api/v1/reports", json=report(), headers=registry.headers(PRESCRIBER))
             ).status_code == 201
         early, _ = await run_job(context, retention, parse_period("month", "2026-05"))
-        assert early.counts == {"patients_pseudonymised": 0, "case_versions_pseudonymised": 0}
+        assert early.counts["patients_pseudonymised"] == 0 and early.counts["case_versions_pseudonymised"] == 0
         done, _ = await run_job(context, retention, parse_period("month", "2026-06"))
-        assert done.counts == {"patients_pseudonymised": 2, "case_versions_pseudonymised": 1}
+        assert done.counts["patients_pseudonymised"] == 2 and done.counts["case_versions_pseudonymised"] == 1
     finally:
         await context.database.dispose()
     async with database.read_session() as session:
@@ -186,6 +187,39 @@ async def test_retention_pseudonymises_only_after_two_years(
     assert bodies[0]["patient"]["registry_id"].startswith("PSN-")
     async with database.read_session() as session:
         assert await session.scalar(select(func.count()).select_from(Case)) == 1  # cases are never deleted
+
+
+async def test_after_retention_no_table_holds_an_identifying_value_of_a_retained_patient(
+    registry: Tokens, settings: Settings, database: Database
+) -> None:
+    from pv_service.app import create_app
+    from pv_service.jobs.catalogue import JOBS_BY_NAME
+    from pv_service.storage.models import Base
+
+    lines = registry_lines()
+    patient = next(line for line in lines if line["type"] == "patient")
+    # An update through the import leaves an audit entry with the identifying fields before and after.
+    corrected = {**patient, "birth_year": patient["birth_year"] + 1}
+    assert (await import_records(settings, [corrected])).failed == 0
+    context = context_for(replace(settings, experimentation_end=date(2024, 6, 30)))
+    try:
+        async with AsyncTestClient(app=create_app(context.settings)) as c:
+            headers = {**registry.headers(PRESCRIBER), "Idempotency-Key": "once"}
+            assert (await c.post("/api/v1/reports", json=report(), headers=headers)).status_code == 201
+        done, _ = await run_job(context, JOBS_BY_NAME["retention"], parse_period("month", "2026-06"))
+    finally:
+        await context.database.dispose()
+    assert done.status == "succeeded", done.error
+    assert done.counts["idempotency_records_removed"] == 1
+    assert done.counts["audit_entries_pseudonymised"] >= 1
+    identifying = {line["registry_id"] for line in lines if line["type"] == "patient"}
+    years = {f'"birth_year": {patient["birth_year"]}', f'"birth_year": {corrected["birth_year"]}'}
+    async with database.read_session() as session:
+        for table in Base.metadata.sorted_tables:
+            for row in (await session.execute(select(table))).all():
+                text = json.dumps([str(value) if not isinstance(value, dict | list) else value for value in row])
+                assert not any(value in text for value in identifying), (table.name, text)
+                assert not any(year in text for year in years), (table.name, text)
 
 
 # --- the runner: claims, failures, retries --------------------------------------------------------------
