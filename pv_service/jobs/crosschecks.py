@@ -1,5 +1,6 @@
-"""The dose and titration cross-checks (SPEC §6): the database streams rows in order, the rules in
-``pv_service.rules.crosschecks`` judge one group at a time, so memory stays flat at a million rows."""
+"""The dose and titration cross-checks (SPEC §6, §15): the database streams rows in order, the rules in
+``pv_service.rules.crosschecks`` judge one group at a time (a prescription's dispensations, a patient's
+dispensations or secure prescriptions, a patient's titration steps), so memory stays flat at a million rows."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from pv_service.reference import ReferenceData
 from pv_service.rules import crosschecks as rules
 from pv_service.rules.doses import ProductContent
 from pv_service.rules.findings import Finding
-from pv_service.storage.models import Case, CaseReaction, Dispensation, Patient, Prescription, TitrationStep
+from pv_service.storage.models import Case, CaseReaction, Dispensation, Patient, Prescription, TitrationStep, Withdrawal
 
 K = TypeVar("K")
 STREAM_BATCH = 10_000
@@ -29,6 +30,7 @@ SUPPLY_COLUMNS = (
     Dispensation.date,
     Dispensation.quantity,
     Dispensation.days_supply,
+    Dispensation.pharmacist,
     Prescription.product,
 )
 LINK_CHUNK = 500
@@ -54,11 +56,11 @@ async def _groups(
 
 def _content(reference: ReferenceData, code: str) -> ProductContent | None:
     product = reference.products.get(code)
-    return ProductContent(product.form, product.thc, product.cbd) if product else None
+    return ProductContent(product.form, product.thc, product.cbd, product.ratio) if product else None
 
 
 async def _link_to_cases(session: AsyncSession, findings: list[Finding], product_of: dict[str, str]) -> list[Finding]:
-    """A dose finding concerns the cases of its patient that suspect the prescription's product."""
+    """A dose finding concerns the cases of its patient that suspect the product of one of its records."""
     patients = sorted({f.patient_id for f in findings if not f.cases})
     cases: dict[tuple[int, str], list[int]] = {}
     for start in range(0, len(patients), LINK_CHUNK):
@@ -71,62 +73,98 @@ async def _link_to_cases(session: AsyncSession, findings: list[Finding], product
             cases.setdefault((patient_id, product), []).append(case_id)
     linked = []
     for finding in findings:
-        product = next((product_of[r] for r in finding.records if r in product_of), None)
-        related = tuple(cases.get((finding.patient_id, product), ())) if product and not finding.cases else ()
+        products = dict.fromkeys(product_of[r] for r in finding.records if r in product_of)
+        related = (
+            ()
+            if finding.cases
+            else tuple(sorted({c for product in products for c in cases.get((finding.patient_id, product), ())}))
+        )
         linked.append(
             Finding(finding.kind, finding.patient_id, finding.records, finding.cases or related, finding.detail)
         )
     return linked
 
 
-async def _prescription_findings(
+def _dispensation(row: Any) -> rules.DispensationFacts:
+    return rules.DispensationFacts(
+        row.id, row.prescription_id, row.patient_id, row.date, row.quantity, row.days_supply, row.pharmacist
+    )
+
+
+def _prescription(row: Any) -> rules.PrescriptionFacts:
+    return rules.PrescriptionFacts(
+        id=row.prescription_id,
+        patient_id=row.patient_id,
+        product=row.product,
+        start_date=row.start_date,
+        days=row.days,
+        secure=row.secure,
+        daily_thc_mg=row.daily_thc_mg,
+        daily_cbd_mg=row.daily_cbd_mg,
+    )
+
+
+PRESCRIPTION_COLUMNS = (
+    Prescription.start_date,
+    Prescription.days,
+    Prescription.secure,
+    Prescription.daily_thc_mg,
+    Prescription.daily_cbd_mg,
+)
+
+
+async def _dispensation_findings(
     session: AsyncSession, context: ServiceContext, period: JobPeriod, product_of: dict[str, str]
 ) -> tuple[list[Finding], int]:
+    """One patient's dispensations at a time, by prescription: each prescription's checks, then the
+    patient's dispensations across pharmacies."""
     query = (
-        select(
-            *SUPPLY_COLUMNS,
-            Prescription.start_date,
-            Prescription.days,
-            Prescription.secure,
-            Prescription.daily_thc_mg,
-            Prescription.daily_cbd_mg,
-        )
+        select(*SUPPLY_COLUMNS, *PRESCRIPTION_COLUMNS)
         .join(Prescription, Prescription.id == Dispensation.prescription_id)
         .where(Dispensation.date <= period.last)
-        .order_by(Dispensation.prescription_id, Dispensation.date, Dispensation.id)
+        .order_by(Dispensation.patient_id, Dispensation.prescription_id, Dispensation.date, Dispensation.id)
     )
     settings = context.settings
     findings: list[Finding] = []
     examined = 0
-    async for _, rows in _groups(session, query, key=lambda row: row.prescription_id):
-        first = rows[0]
-        prescription = rules.PrescriptionFacts(
-            id=first.prescription_id,
-            patient_id=first.patient_id,
-            product=first.product,
-            start_date=first.start_date,
-            days=first.days,
-            secure=first.secure,
-            daily_thc_mg=first.daily_thc_mg,
-            daily_cbd_mg=first.daily_cbd_mg,
-        )
-        dispensations = [
-            rules.DispensationFacts(r.id, r.prescription_id, r.patient_id, r.date, r.quantity, r.days_supply)
-            for r in rows
-        ]
+    async for _, rows in _groups(session, query, key=lambda row: row.patient_id):
         examined += len(rows)
-        found = rules.dose_findings(
-            prescription,
-            dispensations,
-            _content(context.reference, first.product),
-            quantity_tolerance=settings.quantity_tolerance,
-            refill_tolerance=settings.refill_tolerance,
-        )
+        found: list[Finding] = []
+        for _, group in groupby(rows, key=lambda row: row.prescription_id):
+            prescribed = list(group)
+            found += rules.dose_findings(
+                _prescription(prescribed[0]),
+                [_dispensation(r) for r in prescribed],
+                _content(context.reference, prescribed[0].product),
+                quantity_tolerance=settings.quantity_tolerance,
+                refill_tolerance=settings.refill_tolerance,
+            )
+        by_date = sorted(rows, key=lambda row: (row.date, row.id))
+        found += rules.multiple_pharmacy_findings([_dispensation(r) for r in by_date])
         if found:
-            product_of[first.prescription_id] = first.product
-            product_of.update((d.id, first.product) for d in dispensations)
+            product_of.update((r.id, r.product) for r in rows)
+            product_of.update((r.prescription_id, r.product) for r in rows)
             findings.extend(found)
     return findings, examined
+
+
+async def _overlapping_prescription_findings(
+    session: AsyncSession, period: JobPeriod, product_of: dict[str, str]
+) -> list[Finding]:
+    """One patient's secure prescriptions at a time, by start date."""
+    query = (
+        select(Prescription.id.label("prescription_id"), Prescription.patient_id, Prescription.product,
+               *PRESCRIPTION_COLUMNS)
+        .where(Prescription.secure.is_(True), Prescription.start_date <= period.last)
+        .order_by(Prescription.patient_id, Prescription.start_date, Prescription.id)
+    )  # fmt: skip
+    findings: list[Finding] = []
+    async for _, rows in _groups(session, query, key=lambda row: row.patient_id):
+        found = rules.overlapping_prescription_findings([_prescription(r) for r in rows])
+        if found:
+            product_of.update((r.prescription_id, r.product) for r in rows)
+            findings.extend(found)
+    return findings
 
 
 async def _reported_dose_findings(session: AsyncSession, context: ServiceContext, period: JobPeriod) -> list[Finding]:
@@ -154,18 +192,7 @@ async def _reported_dose_findings(session: AsyncSession, context: ServiceContext
     async for (patient_id, product), rows in _groups(session, supply_query, key=lambda r: (r.patient_id, r.product)):
         for case in reported.get((patient_id, product), ()):
             covering = _covering(rows, case.onset)
-            supplied = (
-                rules.DispensationFacts(
-                    covering.id,
-                    covering.prescription_id,
-                    patient_id,
-                    covering.date,
-                    covering.quantity,
-                    covering.days_supply,
-                )
-                if covering
-                else None
-            )
+            supplied = _dispensation(covering) if covering else None
             dose = rules.ReportedDose(case.id, patient_id, product, case.onset, case.daily_thc_mg, case.daily_cbd_mg)
             findings += rules.reported_dose_findings(
                 dose, supplied, _content(context.reference, product), tolerance=context.settings.dose_tolerance
@@ -187,7 +214,8 @@ def _covering(rows: Sequence[Any], onset: Any) -> Any:
 async def dose_crosscheck(context: ServiceContext, period: JobPeriod) -> JobOutput:
     product_of: dict[str, str] = {}
     async with context.database.read_session() as session:
-        findings, examined = await _prescription_findings(session, context, period, product_of)
+        findings, examined = await _dispensation_findings(session, context, period, product_of)
+        findings += await _overlapping_prescription_findings(session, period, product_of)
         findings = await _link_to_cases(session, findings, product_of)
         findings += await _reported_dose_findings(session, context, period)
     return findings_output(findings, {"dispensations": examined})
@@ -197,8 +225,9 @@ async def titration_crosscheck(context: ServiceContext, period: JobPeriod) -> Jo
     protocol = context.reference.titration_protocol
     steps_query = (
         select(TitrationStep.patient_id, Patient.inclusion_date, TitrationStep.date, TitrationStep.daily_thc_mg,
-               TitrationStep.daily_cbd_mg)
+               TitrationStep.daily_cbd_mg, Withdrawal.date.label("withdrawal_date"))
         .join(Patient, Patient.id == TitrationStep.patient_id)
+        .outerjoin(Withdrawal, (Withdrawal.patient_id == TitrationStep.patient_id) & (Withdrawal.date <= period.last))
         .where(TitrationStep.date <= period.last)
         .order_by(TitrationStep.patient_id, TitrationStep.date)
     )  # fmt: skip
@@ -210,7 +239,12 @@ async def titration_crosscheck(context: ServiceContext, period: JobPeriod) -> Jo
             patients += 1
             steps = [rules.StepFacts(r.date, r.daily_thc_mg, r.daily_cbd_mg) for r in rows]
             findings += rules.titration_findings(
-                patient_id, rows[0].inclusion_date, steps, reactions.get(patient_id, []), protocol
+                patient_id,
+                rows[0].inclusion_date,
+                steps,
+                reactions.get(patient_id, []),
+                protocol,
+                withdrawal=rows[0].withdrawal_date,
             )
     return findings_output(findings, {"patients": patients})
 

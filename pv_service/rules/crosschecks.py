@@ -32,10 +32,11 @@ Choices the SPEC leaves open:
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
-from collections.abc import Sequence
+from bisect import bisect_right
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import TypeVar
 
 import msgspec
 
@@ -44,10 +45,8 @@ from pv_service.rules.duplicates import normalise_text
 from pv_service.rules.findings import Finding
 from pv_service.rules.registry import SECURE_MAX_DAYS, DailyDose, Period
 
-# Outcomes saying that a reaction abated (report_body.schema.json), when no end date is given.
-ABATED_OUTCOMES = frozenset({"recovered", "recovering", "recovered_with_sequelae"})
-
 _RELATIVE_MARGIN = 1e-9
+T = TypeVar("T")
 
 # A narcotic prescription presented more than 3 days after it was written is dispensed only for the days
 # that remain of it: code de la santé publique, art. R.5132-30 (arrêté du 1er avril 2022 for the
@@ -219,9 +218,7 @@ def dose_findings(
     return findings
 
 
-def _late_presentation(
-    prescription: PrescriptionFacts, prescribed: Period, first: DispensationFacts
-) -> list[Finding]:
+def _late_presentation(prescription: PrescriptionFacts, prescribed: Period, first: DispensationFacts) -> list[Finding]:
     """The first dispensation, presented more than 3 days after the start, supplies more than what remains."""
     days_late = (first.date - prescription.start_date).days
     remaining = prescription.days - days_late
@@ -340,6 +337,69 @@ def reported_dose_findings(
                 **_dispensation_detail(supplied),
             },
         )
+    ]
+
+
+# --- narcotic supply across a patient's prescriptions and dispensations -----------------------------------
+
+
+def _overlapping_pairs(periods: Iterable[tuple[Period, T]]) -> Iterator[tuple[T, T]]:
+    """Pairs (earlier, later) of items whose periods share a day, from periods sorted by their start."""
+    running: list[tuple[int, T]] = []  # (last day, item) of the periods still running
+    for period, item in periods:
+        if period.days <= 0:
+            continue
+        start = period.start.toordinal()
+        running = [(last, other) for last, other in running if last >= start]
+        for _, other in running:
+            yield other, item
+        running.append((start + period.days - 1, item))
+
+
+def overlapping_prescription_findings(prescriptions: Sequence[PrescriptionFacts]) -> list[Finding]:
+    """Pairs of one patient's secure prescriptions (sorted by start date then id) whose periods overlap."""
+    secure = ((Period(p.start_date, p.days), p) for p in prescriptions if p.secure)
+    findings = []
+    for first, second in _overlapping_pairs(secure):
+        first_period, second_period = Period(first.start_date, first.days), Period(second.start_date, second.days)
+        overlap_last = min(first_period.last, second_period.last)
+        findings.append(
+            Finding(
+                "overlapping_prescriptions",
+                first.patient_id,
+                (first.id, second.id),
+                (),
+                {
+                    "first": {"id": first.id, "product": first.product, **_prescription_detail(first, first_period)},
+                    "second": {
+                        "id": second.id,
+                        "product": second.product,
+                        **_prescription_detail(second, second_period),
+                    },
+                    "overlap_days": (overlap_last - second.start_date).days + 1,
+                },
+            )
+        )
+    return findings
+
+
+def multiple_pharmacy_findings(dispensations: Sequence[DispensationFacts]) -> list[Finding]:
+    """Pairs of one patient's dispensations (sorted by date then id) by different pharmacists whose supply
+    periods overlap."""
+    supplies = ((Period(d.date, d.days_supply), d) for d in dispensations)
+    return [
+        Finding(
+            "multiple_pharmacies",
+            first.patient_id,
+            (first.id, second.id),
+            (),
+            {
+                "first": {"id": first.id, "pharmacist": first.pharmacist, **_dispensation_detail(first)},
+                "second": {"id": second.id, "pharmacist": second.pharmacist, **_dispensation_detail(second)},
+            },
+        )
+        for first, second in _overlapping_pairs(supplies)
+        if first.pharmacist != second.pharmacist
     ]
 
 
@@ -480,8 +540,32 @@ def _same_reaction(a: ReactionFacts, b: ReactionFacts) -> bool:
     return False
 
 
-def _abated(reaction: ReactionFacts) -> bool:
-    return reaction.end is not None or reaction.outcome in ABATED_OUTCOMES
+@dataclass(frozen=True, slots=True)
+class _Dechallenge:
+    """A dose reduction (a step) or the withdrawal: what a reaction may abate after."""
+
+    date: date
+    record: str
+    detail: dict[str, object]
+
+
+def _dechallenges(steps: Sequence[StepFacts], reductions: list[int], withdrawal: date | None) -> list[_Dechallenge]:
+    events = [
+        _Dechallenge(
+            steps[i].date,
+            _step_record(steps[i]),
+            {**_step_detail("previous", steps[i - 1]), **_step_detail("reduction", steps[i])},
+        )
+        for i in reductions
+    ]
+    if withdrawal is not None:
+        detail: dict[str, object] = {"withdrawal_date": withdrawal.isoformat()}
+        last = _latest_at_or_before([s.date for s in steps], withdrawal)
+        if last is not None:
+            detail.update(_step_detail("previous", steps[last]))
+        events.append(_Dechallenge(withdrawal, f"withdrawal:{withdrawal.isoformat()}", detail))
+        events.sort(key=lambda event: event.date)  # stable: a reduction on the withdrawal date comes first
+    return events
 
 
 def titration_findings(
@@ -490,11 +574,15 @@ def titration_findings(
     steps: Sequence[StepFacts],
     reactions: Sequence[ReactionFacts],
     protocol: TitrationProtocol,
+    *,
+    withdrawal: date | None = None,
 ) -> list[Finding]:
-    """Findings on one patient's titration steps (sorted by date) and the reactions of their cases."""
+    """Findings on one patient's titration steps (sorted by date), the reactions of their cases and the
+    patient's withdrawal date, if any."""
     findings = _protocol_findings(patient_id, inclusion, steps, protocol)
     if not steps or not reactions:
         return findings
+    window = protocol.temporal_association_days
 
     increases: list[int] = []  # step indexes, the first step (treatment start) included
     reductions: list[int] = []
@@ -508,7 +596,8 @@ def titration_findings(
         elif dose.is_lower_than(previous):
             reductions.append(index)
     increase_dates = [steps[i].date for i in increases]
-    reduction_dates = [steps[i].date for i in reductions]
+    events = _dechallenges(steps, reductions, withdrawal)
+    event_dates = [event.date for event in events]
 
     ordered = sorted((r for r in reactions if r.onset is not None), key=_reaction_order)
 
@@ -517,13 +606,13 @@ def titration_findings(
     dechallenged: list[tuple[ReactionFacts, int]] = []
     for reaction, onset in ((r, r.onset) for r in ordered if r.onset is not None):
         latest = _latest_at_or_before(increase_dates, onset)
-        if latest is not None and (onset - increase_dates[latest]).days <= protocol.temporal_association_days:
+        if latest is not None and (onset - increase_dates[latest]).days <= window:
             associated.setdefault((reaction.case_id, increases[latest]), []).append(reaction)
-        if _abated(reaction):
-            position = bisect_left(reduction_dates, onset)
-            if position < len(reductions) and (reaction.end is None or reduction_dates[position] <= reaction.end):
-                dechallenges.setdefault((reaction.case_id, reductions[position]), []).append(reaction)
-                dechallenged.append((reaction, reductions[position]))
+        if reaction.end is not None:
+            event = _latest_at_or_before(event_dates, reaction.end)
+            if event is not None and onset <= event_dates[event] and (reaction.end - event_dates[event]).days <= window:
+                dechallenges.setdefault((reaction.case_id, event), []).append(reaction)
+                dechallenged.append((reaction, event))
 
     for (case_id, index), group in associated.items():
         step = steps[index]
@@ -537,28 +626,28 @@ def titration_findings(
                     **_step_detail("increase", step),
                     "initiation": index == 0,
                     **(_step_detail("previous", steps[index - 1]) if index > 0 else {}),
-                    "temporal_association_days": protocol.temporal_association_days,
+                    "temporal_association_days": window,
                     "reactions": [_reaction_detail(r) for r in group],
                 },
             )
         )
 
-    for (case_id, index), group in dechallenges.items():
+    for (case_id, event), group in dechallenges.items():
         findings.append(
             Finding(
                 "positive_dechallenge",
                 patient_id,
-                (_step_record(steps[index]),),
+                (events[event].record,),
                 (case_id,),
                 {
-                    **_step_detail("previous", steps[index - 1]),
-                    **_step_detail("reduction", steps[index]),
+                    **events[event].detail,
+                    "temporal_association_days": window,
                     "reactions": [_reaction_detail(r) for r in group],
                 },
             )
         )
 
-    findings.extend(_rechallenges(patient_id, steps, ordered, dechallenged, increases, increase_dates))
+    findings.extend(_rechallenges(patient_id, steps, ordered, events, dechallenged, increases, window))
     return findings
 
 
@@ -566,12 +655,14 @@ def _rechallenges(
     patient_id: int,
     steps: Sequence[StepFacts],
     reactions: list[ReactionFacts],
+    events: list[_Dechallenge],
     dechallenged: list[tuple[ReactionFacts, int]],
     increases: list[int],
-    increase_dates: list[date],
+    window: int,
 ) -> list[Finding]:
     if not dechallenged:
         return []
+    increase_dates = [steps[i].date for i in increases]
     by_code: dict[str, list[ReactionFacts]] = {}
     by_text: dict[str, list[ReactionFacts]] = {}
     for reaction in reactions:
@@ -581,31 +672,34 @@ def _rechallenges(
             by_text.setdefault(text, []).append(reaction)
 
     groups: dict[tuple[int, int, int, int], list[tuple[ReactionFacts, ReactionFacts]]] = {}
-    for first, reduction in dechallenged:
+    for first, event in dechallenged:
         candidates = list(by_code.get(first.code, ())) if first.code else []
         if first.text and (text := normalise_text(first.text)):
             candidates.extend(r for r in by_text.get(text, ()) if not (r.code and first.code))
-        reduction_date = steps[reduction].date
+        abated_after = events[event].date
         for again in candidates:
             if not _same_reaction(first, again) or again.onset is None:
                 continue
             latest = _latest_at_or_before(increase_dates, again.onset)
-            if latest is None or increase_dates[latest] <= reduction_date:
+            if latest is None or increase_dates[latest] <= abated_after:
                 continue
-            key = (first.case_id, again.case_id, reduction, increases[latest])
+            if (again.onset - increase_dates[latest]).days > window:
+                continue
+            key = (first.case_id, again.case_id, event, increases[latest])
             groups.setdefault(key, []).append((first, again))
 
     findings = []
-    for (first_case, again_case, reduction, increase), pairs in sorted(groups.items()):
+    for (first_case, again_case, event, increase), pairs in sorted(groups.items()):
         findings.append(
             Finding(
                 "positive_rechallenge",
                 patient_id,
-                (_step_record(steps[reduction]), _step_record(steps[increase])),
+                (events[event].record, _step_record(steps[increase])),
                 tuple(dict.fromkeys((first_case, again_case))),
                 {
-                    **_step_detail("reduction", steps[reduction]),
+                    **events[event].detail,
                     **_step_detail("reincrease", steps[increase]),
+                    "temporal_association_days": window,
                     "dechallenged": [_reaction_detail(first) for first, _ in pairs],
                     "recurrences": [_reaction_detail(again) for _, again in pairs],
                 },

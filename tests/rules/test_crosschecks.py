@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -20,6 +21,8 @@ from pv_service.rules.crosschecks import (
     StepFacts,
     TitrationProtocol,
     dose_findings,
+    multiple_pharmacy_findings,
+    overlapping_prescription_findings,
     reported_dose_findings,
     titration_findings,
 )
@@ -27,9 +30,12 @@ from pv_service.rules.doses import ProductContent
 from pv_service.rules.findings import DOSE_KINDS, TITRATION_KINDS, Finding
 
 # From schemas/reference/products.json.
-OIL_T10 = ProductContent(form="oil", thc=10.0, cbd=0.5)
-OIL_C50 = ProductContent(form="oil", thc=0.2, cbd=50.0)
-FLOWER_T18 = ProductContent(form="flower", thc=18.0, cbd=1.0)
+OIL_T10 = ProductContent(form="oil", thc=10.0, cbd=0.5, ratio="thc_dominant")
+OIL_T1C20 = ProductContent(form="oil", thc=1.0, cbd=20.0, ratio="cbd_dominant")
+OIL_C50 = ProductContent(form="oil", thc=0.2, cbd=50.0, ratio="cbd_dominant")
+OIL_T5C5 = ProductContent(form="oil", thc=5.0, cbd=5.0, ratio="balanced")
+FLOWER_T18 = ProductContent(form="flower", thc=18.0, cbd=1.0, ratio="thc_dominant")
+FLOWER_T1C12 = ProductContent(form="flower", thc=1.0, cbd=12.0, ratio="cbd_dominant")
 
 PROTOCOL = msgspec.json.decode(
     (Path(__file__).parents[2] / "schemas" / "reference" / "titration_protocol.json").read_bytes(),
@@ -65,12 +71,13 @@ def dispensation(number: int, day: int, days_supply: int, quantity: float = 1.0,
         "date": START + timedelta(days=day),
         "quantity": quantity,
         "days_supply": days_supply,
+        "pharmacist": "10000000017",
     }
     return DispensationFacts(**{**values, **changes})
 
 
 def check(
-    rx: PrescriptionFacts | None,
+    rx: PrescriptionFacts,
     dispensations: list[DispensationFacts],
     content: ProductContent | None = OIL_T10,
     *,
@@ -218,21 +225,165 @@ def test_quantity_is_not_checked_without_the_products_content() -> None:
     assert check(prescription(), [dispensation(1, 0, 28, 1000.0)], None) == []
 
 
-# --- dispensation_without_prescription -----------------------------------------------------------------
+# --- dominant cannabinoid ------------------------------------------------------------------------------
 
 
-def test_each_dispensation_without_prescription_is_one_finding() -> None:
-    orphans = [dispensation(1, 0, 14, prescription_id="RX-404"), dispensation(2, 14, 14, prescription_id="RX-404")]
-    findings = check(None, orphans)
-    assert [(f.kind, f.patient_id, f.records, f.cases) for f in findings] == [
-        ("dispensation_without_prescription", PATIENT, ("DS-1",), ()),
-        ("dispensation_without_prescription", PATIENT, ("DS-2",), ()),
+@pytest.mark.parametrize(
+    ("content", "daily_thc_mg", "daily_cbd_mg", "fine", "over", "compared_on", "limit_mg"),
+    [
+        # OIL-T1C20 (1 mg/ml THC): 20 mg CBD/day x 28 x 1.1 = 616 mg = 30.8 ml; on THC 28 ml would exceed 0 mg.
+        (OIL_T1C20, 0.0, 20.0, 28.0, 31.0, "cbd", 616.0),
+        # FLOWER-T1C12: 1 g is 120 mg CBD; 12 x 28 x 1.1 = 369.6 mg: 3.0 g (360 mg) fine, 3.1 g (372 mg) not.
+        (FLOWER_T1C12, 0.0, 12.0, 3.0, 3.1, "cbd", 369.6),
+        # OIL-T5C5 (balanced): 5 mg THC/day x 28 x 1.1 = 154 mg: 28 ml (140 mg) fine, 31 ml (155 mg) not.
+        (OIL_T5C5, 5.0, 0.0, 28.0, 31.0, "thc", 154.0),
+    ],
+    ids=["cbd_dominant_oil", "cbd_dominant_flower", "balanced_oil_on_thc"],
+)
+def test_quantity_is_compared_on_the_dominant_cannabinoid(
+    content: ProductContent,
+    daily_thc_mg: float,
+    daily_cbd_mg: float,
+    fine: float,
+    over: float,
+    compared_on: str,
+    limit_mg: float,
+) -> None:
+    rx = prescription(secure=False, daily_thc_mg=daily_thc_mg, daily_cbd_mg=daily_cbd_mg)
+    assert check(rx, [dispensation(1, 0, 28, fine)], content) == []
+    findings = check(rx, [dispensation(1, 0, 28, over)], content)
+    assert [(f.kind, f.detail["compared_on"]) for f in findings] == [("quantity_above_prescribed", compared_on)]
+    assert findings[0].detail["limit_mg"] == pytest.approx(limit_mg)
+
+
+def test_reported_dose_of_a_cbd_dominant_oil_is_compared_on_cbd() -> None:
+    # 28 ml of OIL-T1C20 over 28 days: 1 mg THC and 20 mg CBD a day.
+    supply = dispensation(1, 0, 28, 28.0)
+    assert reported_dose_findings(reported(5.0, 20.0), supply, OIL_T1C20, tolerance=0.25) == []
+    findings = reported_dose_findings(reported(1.0, 30.0), supply, OIL_T1C20, tolerance=0.25)
+    assert [(f.kind, f.detail["compared_on"], f.detail["dispensed_daily_mg"]) for f in findings] == [
+        ("reported_dose_mismatch", "cbd", 20.0)
     ]
-    assert findings[0].detail["prescription_id"] == "RX-404"
 
 
-def test_dispensations_with_their_prescription_are_not_orphans() -> None:
-    assert of_kind(check(prescription(), [dispensation(1, 0, 14)]), "dispensation_without_prescription") == []
+# --- late_presentation ---------------------------------------------------------------------------------
+# RX-1 is secure, from 2022-06-01 for 28 days (last day 2022-06-28).
+
+
+def test_first_dispensation_3_days_after_the_start_is_not_late() -> None:
+    # Day 3: 25 days remain; a 26-day supply overruns the prescription but is no late presentation.
+    assert of_kind(check(prescription(), [dispensation(1, 3, 26)]), "late_presentation") == []
+
+
+def test_first_dispensation_4_days_after_the_start_supplying_more_than_remains_is_late() -> None:
+    # Day 4 (2022-06-05): 24 days remain; 25 days supplied.
+    findings = of_kind(check(prescription(), [dispensation(1, 4, 25)]), "late_presentation")
+    assert [(f.kind, f.patient_id, f.records, f.cases) for f in findings] == [
+        ("late_presentation", PATIENT, ("RX-1", "DS-1"), ())
+    ]
+    detail = findings[0].detail
+    assert (detail["dispensation_date"], detail["days_after_start"], detail["remaining_days"]) == ("2022-06-05", 4, 24)
+    assert detail["max_days_after_start"] == 3
+
+
+def test_late_first_dispensation_limited_to_the_remaining_days_is_fine() -> None:
+    assert of_kind(check(prescription(), [dispensation(1, 4, 24)]), "late_presentation") == []
+    assert of_kind(check(prescription(), [dispensation(1, 10, 18)]), "late_presentation") == []
+
+
+def test_only_the_first_dispensation_is_judged_for_late_presentation() -> None:
+    findings = check(prescription(), [dispensation(1, 0, 14), dispensation(2, 20, 14)])
+    assert of_kind(findings, "late_presentation") == []
+
+
+def test_late_presentation_is_only_for_secure_prescriptions() -> None:
+    assert of_kind(check(prescription(secure=False), [dispensation(1, 10, 28)]), "late_presentation") == []
+
+
+# --- overlapping_prescriptions -------------------------------------------------------------------------
+
+
+def secure_rx(rx_id: str, start: date, days: int = 28, **changes: Any) -> PrescriptionFacts:
+    return prescription(id=rx_id, start_date=start, days=days, **changes)
+
+
+def test_secure_prescriptions_sharing_their_last_day_overlap() -> None:
+    # RX-A: 2022-06-01 to 2022-06-28; RX-B starts 2022-06-28.
+    rxs = [secure_rx("RX-A", date(2022, 6, 1)), secure_rx("RX-B", date(2022, 6, 28))]
+    findings = overlapping_prescription_findings(rxs)
+    assert [(f.kind, f.patient_id, f.records, f.cases) for f in findings] == [
+        ("overlapping_prescriptions", PATIENT, ("RX-A", "RX-B"), ())
+    ]
+    assert findings[0].detail["overlap_days"] == 1
+    assert findings[0].detail["first"] == {  # type: ignore[comparison-overlap]
+        "id": "RX-A",
+        "product": "OIL-T10",
+        "prescription_start": "2022-06-01",
+        "prescription_last": "2022-06-28",
+        "prescription_days": 28,
+    }
+
+
+def test_secure_prescription_starting_the_day_after_the_last_one_ends_does_not_overlap() -> None:
+    assert (
+        overlapping_prescription_findings([secure_rx("RX-A", date(2022, 6, 1)), secure_rx("RX-B", date(2022, 6, 29))])
+        == []
+    )
+
+
+def test_each_overlapping_pair_is_one_finding() -> None:
+    # A: 06-01..06-28, B: 06-15..07-12, C: 07-01..07-28: A-B (14 days) and B-C (12 days); A ends before C.
+    rxs = [
+        secure_rx("RX-A", date(2022, 6, 1)),
+        secure_rx("RX-B", date(2022, 6, 15)),
+        secure_rx("RX-C", date(2022, 7, 1)),
+    ]
+    findings = overlapping_prescription_findings(rxs)
+    assert [(f.records, f.detail["overlap_days"]) for f in findings] == [
+        (("RX-A", "RX-B"), 14),
+        (("RX-B", "RX-C"), 12),
+    ]
+
+
+def test_prescriptions_that_are_not_secure_do_not_overlap() -> None:
+    rxs = [secure_rx("RX-A", date(2022, 6, 1)), secure_rx("RX-B", date(2022, 6, 10), secure=False)]
+    assert overlapping_prescription_findings(rxs) == []
+
+
+def test_a_prescription_of_no_days_overlaps_nothing() -> None:
+    rxs = [secure_rx("RX-A", date(2022, 6, 1)), secure_rx("RX-B", date(2022, 6, 10), days=0)]
+    assert overlapping_prescription_findings(rxs) == []
+
+
+# --- multiple_pharmacies -------------------------------------------------------------------------------
+
+
+def test_overlapping_supplies_from_two_pharmacists_are_multiple_pharmacies() -> None:
+    # DS-1 supplies days 0-13 (2022-06-01 to 2022-06-14); DS-2 comes on day 13 from another pharmacist.
+    first = dispensation(1, 0, 14, pharmacist="10000000017")
+    second = dispensation(2, 13, 14, pharmacist="10000000058", prescription_id="RX-2")
+    findings = multiple_pharmacy_findings([first, second])
+    assert [(f.kind, f.patient_id, f.records, f.cases) for f in findings] == [
+        ("multiple_pharmacies", PATIENT, ("DS-1", "DS-2"), ())
+    ]
+    assert findings[0].detail["first"] == {  # type: ignore[comparison-overlap]
+        "id": "DS-1",
+        "pharmacist": "10000000017",
+        "dispensation_date": "2022-06-01",
+        "supply_last": "2022-06-14",
+        "quantity": 1.0,
+        "days_supply": 14,
+    }
+    assert findings[0].detail["second"]["pharmacist"] == "10000000058"  # type: ignore[index]
+
+
+def test_supply_from_another_pharmacist_the_day_after_the_last_one_ends_is_fine() -> None:
+    first = dispensation(1, 0, 14, pharmacist="10000000017")
+    assert multiple_pharmacy_findings([first, dispensation(2, 14, 14, pharmacist="10000000058")]) == []
+
+
+def test_overlapping_supplies_from_the_same_pharmacist_are_not_multiple_pharmacies() -> None:
+    assert multiple_pharmacy_findings([dispensation(1, 0, 14), dispensation(2, 5, 14)]) == []
 
 
 # --- early_refill --------------------------------------------------------------------------------------
@@ -429,16 +580,62 @@ def test_reaction_that_ended_before_the_reduction_is_not_a_dechallenge() -> None
     assert of_kind(titration(DECHALLENGE_STEPS, [reaction(1, 5, end=9)]), "positive_dechallenge") == []
 
 
-def test_recovery_outcome_without_end_date_after_a_reduction_is_a_dechallenge() -> None:
-    for outcome in ("recovered", "recovering"):
+def test_recovery_outcome_without_an_end_date_is_no_dechallenge_as_it_does_not_say_when() -> None:
+    for outcome in ("recovered", "recovering", "not_recovered"):
         reactions = [reaction(1, 5, outcome=outcome)]
-        assert len(of_kind(titration(DECHALLENGE_STEPS, reactions), "positive_dechallenge")) == 1
-    reactions = [reaction(1, 5, outcome="not_recovered")]
-    assert of_kind(titration(DECHALLENGE_STEPS, reactions), "positive_dechallenge") == []
+        assert of_kind(titration(DECHALLENGE_STEPS, reactions), "positive_dechallenge") == []
 
 
 def test_reduction_before_the_onset_is_not_a_dechallenge() -> None:
     assert of_kind(titration(DECHALLENGE_STEPS, [reaction(1, 11, end=14)]), "positive_dechallenge") == []
+
+
+def test_reaction_ending_exactly_7_days_after_a_reduction_is_a_positive_dechallenge() -> None:
+    findings = of_kind(titration(DECHALLENGE_STEPS, [reaction(1, 5, end=17)]), "positive_dechallenge")
+    assert [(f.records, f.cases) for f in findings] == [((ref(10),), (1,))]
+    assert findings[0].detail["temporal_association_days"] == 7
+
+
+@pytest.mark.parametrize("end", [18, 375], ids=["8_days", "a_year"])
+def test_reaction_ending_8_days_or_a_year_after_a_reduction_is_not_a_dechallenge(end: int) -> None:
+    # The reduction is on day 10: day 18 is 8 days after it, day 375 a year.
+    assert of_kind(titration(DECHALLENGE_STEPS, [reaction(1, 5, end=end)]), "positive_dechallenge") == []
+
+
+WITHDRAWN_STEPS = [step(0, 2.5), step(3, 5.0)]
+WITHDRAWAL = on(20)  # 2022-05-23
+
+
+def test_reaction_ending_within_7_days_of_the_withdrawal_is_a_positive_dechallenge() -> None:
+    found = titration_findings(
+        PATIENT, INCLUSION, WITHDRAWN_STEPS, [reaction(1, 5, end=27)], PROTOCOL, withdrawal=WITHDRAWAL
+    )
+    findings = of_kind(found, "positive_dechallenge")
+    assert [(f.records, f.cases) for f in findings] == [(("withdrawal:2022-05-23",), (1,))]
+    assert findings[0].detail["withdrawal_date"] == "2022-05-23"
+    assert findings[0].detail["previous_daily_thc_mg"] == 5.0
+
+
+def test_reaction_ending_8_days_after_the_withdrawal_is_not_a_dechallenge() -> None:
+    found = titration_findings(
+        PATIENT, INCLUSION, WITHDRAWN_STEPS, [reaction(1, 5, end=28)], PROTOCOL, withdrawal=WITHDRAWAL
+    )
+    assert of_kind(found, "positive_dechallenge") == []
+
+
+def test_withdrawal_before_the_onset_is_not_a_dechallenge() -> None:
+    found = titration_findings(
+        PATIENT, INCLUSION, WITHDRAWN_STEPS, [reaction(1, 21, end=23)], PROTOCOL, withdrawal=WITHDRAWAL
+    )
+    assert of_kind(found, "positive_dechallenge") == []
+
+
+def test_same_reaction_after_a_re_increase_following_a_withdrawal_is_a_positive_rechallenge() -> None:
+    steps = [*WITHDRAWN_STEPS, step(25, 2.5), step(30, 5.0)]
+    reactions = [reaction(1, 5, end=22), reaction(2, 31)]
+    found = titration_findings(PATIENT, INCLUSION, steps, reactions, PROTOCOL, withdrawal=WITHDRAWAL)
+    findings = of_kind(found, "positive_rechallenge")
+    assert [(f.records, f.cases) for f in findings] == [(("withdrawal:2022-05-23", ref(30)), (1, 2))]
 
 
 RECHALLENGE_STEPS = [*DECHALLENGE_STEPS, step(20, 5.0)]
@@ -461,6 +658,17 @@ def test_uncoded_reactions_match_on_normalised_text_for_rechallenge() -> None:
 
 def test_other_reaction_after_a_re_increase_is_not_a_rechallenge() -> None:
     reactions = [reaction(1, 5, code="A", end=12), reaction(2, 22, code="B")]
+    assert of_kind(titration(RECHALLENGE_STEPS, reactions), "positive_rechallenge") == []
+
+
+def test_recurrence_exactly_7_days_after_the_re_increase_is_a_positive_rechallenge() -> None:
+    reactions = [reaction(1, 5, end=12), reaction(2, 27)]
+    findings = of_kind(titration(RECHALLENGE_STEPS, reactions), "positive_rechallenge")
+    assert [(f.records, f.cases) for f in findings] == [((ref(10), ref(20)), (1, 2))]
+
+
+def test_recurrence_8_days_after_the_re_increase_is_not_a_rechallenge() -> None:
+    reactions = [reaction(1, 5, end=12), reaction(2, 28)]
     assert of_kind(titration(RECHALLENGE_STEPS, reactions), "positive_rechallenge") == []
 
 
@@ -522,7 +730,13 @@ def test_key_changes_with_kind_patient_records_or_cases() -> None:
 
 days = st.dates(min_value=date(2021, 1, 1), max_value=date(2026, 12, 31))
 finite = st.floats(min_value=0.0, max_value=10_000.0, allow_nan=False, allow_infinity=False)
-contents = st.builds(ProductContent, form=st.sampled_from(["oil", "flower"]), thc=finite, cbd=finite)
+contents = st.builds(
+    ProductContent,
+    form=st.sampled_from(["oil", "flower"]),
+    thc=finite,
+    cbd=finite,
+    ratio=st.sampled_from(["thc_dominant", "balanced", "cbd_dominant"]),
+)
 prescriptions = st.builds(
     PrescriptionFacts,
     id=st.just("RX-1"),
@@ -539,14 +753,14 @@ rows = st.lists(st.tuples(days, finite, st.integers(0, 400)), max_size=12)
 
 @settings(max_examples=300, deadline=None)
 @given(
-    rx=st.none() | prescriptions,
+    rx=prescriptions,
     raw=rows,
     content=st.none() | contents,
     quantity_tolerance=st.floats(0.0, 1.0),
     refill_tolerance=st.floats(0.0, 1.0),
 )
 def test_dose_findings_never_raise_and_give_only_dose_kinds(
-    rx: PrescriptionFacts | None,
+    rx: PrescriptionFacts,
     raw: list[tuple[date, float, int]],
     content: ProductContent | None,
     quantity_tolerance: float,
@@ -554,7 +768,7 @@ def test_dose_findings_never_raise_and_give_only_dose_kinds(
 ) -> None:
     dispensations = sorted(
         (
-            DispensationFacts(f"DS-{i}", "RX-1", 1, on_date, quantity, supply)
+            DispensationFacts(f"DS-{i}", "RX-1", 1, on_date, quantity, supply, "10000000017")
             for i, (on_date, quantity, supply) in enumerate(raw)
         ),
         key=lambda d: (d.date, d.id),
@@ -564,7 +778,7 @@ def test_dose_findings_never_raise_and_give_only_dose_kinds(
     )
     assert {f.kind for f in findings} <= DOSE_KINDS
     assert len({f.key for f in findings}) == len(findings)
-    known = {d.id for d in dispensations} | ({rx.id} if rx else set())
+    known = {d.id for d in dispensations} | {rx.id}
     assert all(set(f.records) <= known for f in findings)
     json.dumps([f.detail for f in findings], allow_nan=False)
 
