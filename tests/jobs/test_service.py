@@ -9,7 +9,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from conftest import PRESCRIBER, PV_STAFF, Tokens, import_records, registry_lines
+from conftest import OTHER_PHARMACIST, PRESCRIBER, PV_STAFF, Tokens, import_records, registry_lines
 from litestar.testing import AsyncTestClient
 from report_bodies import reaction, report
 from sqlalchemy import func, select, update
@@ -21,7 +21,7 @@ from pv_service.jobs.periods import parse_period
 from pv_service.jobs.runner import ClaimHeld, JobDefinition, JobOutput, run_job
 from pv_service.rules.findings import Finding
 from pv_service.storage.database import Database
-from pv_service.storage.models import Anomaly, Case, JobClaim, JobRun
+from pv_service.storage.models import Anomaly, Case, Dispensation, JobClaim, JobRun
 
 YESTERDAY = (utc_now().date() - timedelta(days=2)).isoformat()
 
@@ -96,6 +96,63 @@ async def test_findings_about_a_case_are_shown_with_it(
     await post_run(client, registry, "dose-crosscheck", period=YESTERDAY)
     case = (await client.get(f"/api/v1/reports/{created.json()['id']}", headers=registry.headers(PV_STAFF))).json()
     assert "reported_dose_mismatch" in {f["kind"] for f in case["findings"]}
+
+
+def narcotic_supply_registry() -> list[dict[str, Any]]:
+    """On top of the small registry (RX-1: OIL-T10, secure, 2022-05-03 for 28 days; DS-1 by the usual
+    pharmacist on 2022-05-03 for 28 days): a second secure prescription from 2022-05-20, first presented
+    on 2022-05-25 (5 days late, 23 days left) at another pharmacy, for the 23 days left."""
+    return [
+        {"type": "prescription", "id": "RX-3", "registry_id": "RC-000123", "prescriber": PRESCRIBER,
+         "product": "OIL-T10", "daily_thc_mg": 5.0, "daily_cbd_mg": 0.25, "start_date": "2022-05-20", "days": 28},
+        {"type": "dispensation", "id": "DS-4", "prescription_id": "RX-3", "pharmacist": OTHER_PHARMACIST,
+         "date": "2022-05-25", "quantity": 14.0, "days_supply": 23},
+    ]  # fmt: skip
+
+
+async def test_dose_crosscheck_finds_late_overlapping_and_multiple_pharmacy_supplies_on_the_case(
+    client: AsyncTestClient, registry: Tokens, settings: Settings, database: Database
+) -> None:
+    report_ = await import_records(settings, narcotic_supply_registry())
+    assert report_.failed == 0, report_.errors
+    # 28 days supplied when 23 remain: the registry's write paths refuse a supply outside the prescription
+    # today, so the record is changed in the database (as a record kept from before that rule).
+    async with database.session() as session, session.begin():
+        await session.execute(update(Dispensation).where(Dispensation.id == "DS-4").values(days_supply=28))
+    created = await client.post("/api/v1/reports", json=report(), headers=registry.headers(PRESCRIBER))
+    assert created.status_code == 201, created.text
+    run = await post_run(client, registry, "dose-crosscheck", period=YESTERDAY)
+    assert run.status_code == 201 and run.json()["status"] == "succeeded", run.text
+    items = (await client.get("/api/v1/anomalies", headers=registry.headers(PV_STAFF))).json()["items"]
+    narcotic = {"late_presentation", "overlapping_prescriptions", "multiple_pharmacies"}
+    found = sorted((a["kind"], a["records"], a["cases"]) for a in items if a["kind"] in narcotic)
+    case_id = created.json()["id"]
+    assert found == [
+        ("late_presentation", ["RX-3", "DS-4"], [case_id]),
+        ("multiple_pharmacies", ["DS-1", "DS-4"], [case_id]),
+        ("overlapping_prescriptions", ["RX-1", "RX-3"], [case_id]),
+    ]
+    forced = await post_run(client, registry, "dose-crosscheck", period=YESTERDAY, force=True)
+    assert forced.json()["counts"]["new_anomalies"] == 0
+
+
+async def test_titration_crosscheck_takes_the_withdrawal_as_a_dechallenge_within_7_days(
+    client: AsyncTestClient, registry: Tokens, settings: Settings
+) -> None:
+    withdrawal = {"type": "withdrawal", "registry_id": "RC-000123", "date": "2022-06-10", "reason": "fin"}
+    assert (await import_records(settings, [withdrawal])).failed == 0
+    ids = []
+    for end in ("2022-06-17", "2022-06-18"):  # 7 and 8 days after the withdrawal
+        body = report(reactions=[reaction(onset_date="2022-06-01", end_date=end, outcome="recovered")])
+        created = await client.post("/api/v1/reports", json=body, headers=registry.headers(PRESCRIBER))
+        assert created.status_code == 201, created.text
+        ids.append(created.json()["id"])
+    run = await post_run(client, registry, "titration-crosscheck", period=YESTERDAY)
+    assert run.status_code == 201 and run.json()["status"] == "succeeded", run.text
+    items = (
+        await client.get("/api/v1/anomalies?kind=positive_dechallenge", headers=registry.headers(PV_STAFF))
+    ).json()["items"]
+    assert [(a["records"], a["cases"]) for a in items] == [(["withdrawal:2022-06-10"], [ids[0]])]
 
 
 @pytest.mark.parametrize(
