@@ -810,3 +810,29 @@ def test_titration_findings_never_raise_and_give_only_titration_kinds(
     assert {f.kind for f in findings} <= TITRATION_KINDS
     assert len({f.key for f in findings}) == len(findings)
     json.dumps([f.detail for f in findings], allow_nan=False)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rx_rows=st.lists(st.tuples(days, st.integers(0, 120), st.booleans()), max_size=8),
+    supply_rows=st.lists(st.tuples(days, st.integers(0, 120), st.sampled_from(["A", "B", "C"])), max_size=10),
+)
+def test_narcotic_supply_findings_never_raise_and_pair_known_records_once(
+    rx_rows: list[tuple[date, int, bool]], supply_rows: list[tuple[date, int, str]]
+) -> None:
+    rxs = sorted(
+        (
+            prescription(id=f"RX-{i}", start_date=start, days=n, secure=secure)
+            for i, (start, n, secure) in enumerate(rx_rows)
+        ),
+        key=lambda p: (p.start_date, p.id),
+    )
+    supplies = sorted(
+        (dispensation(i, 0, n, date=on_date, pharmacist=who) for i, (on_date, n, who) in enumerate(supply_rows)),
+        key=lambda d: (d.date, d.id),
+    )
+    findings = overlapping_prescription_findings(rxs) + multiple_pharmacy_findings(supplies)
+    assert len({f.key for f in findings}) == len(findings)
+    known = {p.id for p in rxs if p.secure} | {d.id for d in supplies}
+    assert all(len(f.records) == 2 and set(f.records) <= known for f in findings)
+    json.dumps([f.detail for f in findings], allow_nan=False)
