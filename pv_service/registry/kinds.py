@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from functools import cached_property
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -261,8 +262,12 @@ PATIENTS: RecordKind[PatientRecord] = RecordKind(
 # --- withdrawals ------------------------------------------------------------------------------------
 
 
+def _dated(mirror: Mirror, field: str, on: date, patient: rules.PatientFacts | None) -> list[FieldError]:
+    return rules.record_date_errors(field, on, today=mirror.today, patient=patient)
+
+
 def _withdrawal_check(record: WithdrawalRecord, mirror: Mirror) -> list[FieldError]:
-    return rules.withdrawal_errors(on=record.date, patient=_patient_facts(mirror, record))
+    return _dated(mirror, "date", record.date, _patient_facts(mirror, record))
 
 
 WITHDRAWALS: RecordKind[WithdrawalRecord] = RecordKind(
@@ -280,12 +285,13 @@ WITHDRAWALS: RecordKind[WithdrawalRecord] = RecordKind(
 
 def _prescription_check(record: PrescriptionRecord, mirror: Mirror) -> list[FieldError]:
     product = mirror.reference.products.get(record.product)
-    return rules.prescription_errors(
+    patient = _patient_facts(mirror, record)
+    return _dated(mirror, "start_date", record.start_date, patient) + rules.prescription_errors(
         product_thc_percent=product.thc_percent if product else None,
         declared_secure=record.secure,
         period=rules.Period(record.start_date, record.days),
         weaning=record.weaning,
-        patient=_patient_facts(mirror, record),
+        patient=patient,
         experimentation_end=mirror.settings.experimentation_end,
     )
 
@@ -314,11 +320,12 @@ PRESCRIPTIONS: RecordKind[PrescriptionRecord] = RecordKind(
 def _dispensation_check(record: DispensationRecord, mirror: Mirror) -> list[FieldError]:
     prescription = mirror.row(PRESCRIPTIONS, (record.prescription_id,))
     patient = mirror.row_by_id(PATIENTS, prescription["patient_id"]) if prescription else None
-    return rules.dispensation_errors(
+    facts = _facts(mirror, patient) if patient else None
+    return _dated(mirror, "date", record.date, facts) + rules.dispensation_errors(
         supply=rules.Period(record.date, record.days_supply),
         weaning=record.weaning,
         prescription=rules.Period(prescription["start_date"], prescription["days"]) if prescription else None,
-        patient=_facts(mirror, patient) if patient else None,
+        patient=facts,
         experimentation_end=mirror.settings.experimentation_end,
     )
 
@@ -341,11 +348,12 @@ def _titration_step_check(record: TitrationStepRecord, mirror: Mirror) -> list[F
     patient = patient_named(mirror, record.registry_id)
     assert patient is not None
     previous = mirror.before(TITRATION_STEPS, (patient["id"], record.date))
-    return rules.titration_step_errors(
+    facts = _facts(mirror, patient)
+    return _dated(mirror, "date", record.date, facts) + rules.titration_step_errors(
         on=record.date,
         dose=rules.DailyDose(record.daily_thc_mg, record.daily_cbd_mg),
         previous=rules.DailyDose(previous["daily_thc_mg"], previous["daily_cbd_mg"]) if previous else None,
-        patient=_facts(mirror, patient),
+        patient=facts,
     )
 
 
@@ -365,8 +373,9 @@ TITRATION_STEPS: RecordKind[TitrationStepRecord] = RecordKind(
 
 
 def _consultation_check(record: ConsultationRecord, mirror: Mirror) -> list[FieldError]:
-    return rules.consultation_errors(
-        on=record.date, kind=record.kind, month=record.month, patient=_patient_facts(mirror, record)
+    patient = _patient_facts(mirror, record)
+    return _dated(mirror, "date", record.date, patient) + rules.consultation_errors(
+        on=record.date, kind=record.kind, month=record.month, patient=patient
     )
 
 

@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from pv_service.clock import utc_now
 from pv_service.config import Settings
 from pv_service.reference import ReferenceData
 
@@ -28,6 +29,8 @@ class Mirror:
     def __init__(self, *, reference: ReferenceData, settings: Settings) -> None:
         self.reference = reference
         self.settings = settings
+        # The day records may not be dated after, in the service's time zone.
+        self.today = utc_now().astimezone(settings.zone).date()
         self._rows: defaultdict[str, dict[Key, Row]] = defaultdict(dict)
         self._scopes: defaultdict[str, dict[Any, list[Row]]] = defaultdict(dict)
         self._by_id: defaultdict[str, dict[int, Row]] = defaultdict(dict)

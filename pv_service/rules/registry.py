@@ -174,7 +174,17 @@ def consultation_errors(*, on: date, kind: str, month: int | None, patient: Pati
     return errors
 
 
-def withdrawal_errors(*, on: date, patient: PatientFacts) -> list[FieldError]:
-    if on < patient.inclusion_date:
-        return [FieldError("date", "invalid_value", "A withdrawal cannot precede the inclusion.")]
+def record_date_errors(field: str, on: date, *, today: date, patient: PatientFacts | None) -> list[FieldError]:
+    """SPEC §15: no registry record is dated in the future nor before its patient's inclusion."""
+    if on > today:
+        return [FieldError(field, "future_date", f"'{field}' ({on.isoformat()}) is in the future.")]
+    if patient is not None and on < patient.inclusion_date:
+        return [
+            FieldError(
+                field,
+                "before_inclusion",
+                f"'{field}' ({on.isoformat()}) precedes the patient's inclusion "
+                f"({patient.inclusion_date.isoformat()}).",
+            )
+        ]
     return []

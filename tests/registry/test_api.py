@@ -268,7 +268,8 @@ async def test_dispensation_before_its_prescription_is_refused(client: AsyncTest
         DISPENSATIONS, json=dispensation(date="2022-05-02"), headers=registry.headers(PHARMACIST)
     )
     assert response.status_code == 422
-    assert codes(response) == [("days_supply", "dispensation_outside_prescription")]
+    # The prescription starts on the day of the inclusion: the day before breaks both rules.
+    assert codes(response) == [("date", "before_inclusion"), ("days_supply", "dispensation_outside_prescription")]
 
 
 async def test_dispensation_of_an_unknown_prescription_is_refused(client: AsyncTestClient, registry: Tokens) -> None:
@@ -314,7 +315,32 @@ async def test_withdrawal_before_inclusion_is_refused(client: AsyncTestClient, r
         WITHDRAWAL, json={"date": "2022-05-01", "reason": "x"}, headers=registry.headers(PRESCRIBER)
     )
     assert response.status_code == 422
-    assert codes(response) == [("date", "invalid_value")]
+    assert codes(response) == [("date", "before_inclusion")]
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (WITHDRAWAL, {"date": "2099-01-10", "reason": "x"}),
+        (STEPS, {"date": "2099-01-10", "daily_thc_mg": 1.0, "daily_cbd_mg": 0.05}),
+        (CONSULTATIONS, {"date": "2099-01-10", "kind": "simple"}),
+    ],
+)
+async def test_a_record_dated_in_the_future_is_refused_and_writes_nothing(
+    client: AsyncTestClient, registry: Tokens, path: str, body: dict[str, object]
+) -> None:
+    response = await client.post(path, json=body, headers=registry.headers(PRESCRIBER))
+    assert response.status_code == 422, response.text
+    assert codes(response) == [("date", "future_date")]
+    patient = await client.get("/api/v1/patients/RC-000123", headers=registry.headers(PRESCRIBER))
+    assert patient.json()["status"] == "active"
+
+
+async def test_a_titration_step_before_the_inclusion_is_refused(client: AsyncTestClient, registry: Tokens) -> None:
+    body = {"date": "2001-01-01", "daily_thc_mg": 1.0, "daily_cbd_mg": 0.05}
+    response = await client.post(STEPS, json=body, headers=registry.headers(PRESCRIBER))
+    assert response.status_code == 422, response.text
+    assert codes(response) == [("date", "before_inclusion")]
 
 
 async def test_after_withdrawal_a_non_weaning_prescription_is_refused(

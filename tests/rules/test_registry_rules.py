@@ -108,6 +108,11 @@ def test_consultations_stop_at_withdrawal_and_months_belong_to_complex_ones() ->
     assert rules.consultation_errors(on=date(2022, 6, 1), kind="complex", month=1, patient=ACTIVE) == []
 
 
-def test_withdrawal_cannot_precede_inclusion() -> None:
-    assert codes(rules.withdrawal_errors(on=date(2022, 5, 2), patient=ACTIVE)) == ["invalid_value"]
-    assert rules.withdrawal_errors(on=date(2022, 5, 3), patient=ACTIVE) == []
+def test_no_record_is_dated_before_the_inclusion_nor_after_today() -> None:
+    today = date(2026, 12, 1)
+    assert codes(rules.record_date_errors("date", date(2022, 5, 2), today=today, patient=ACTIVE)) == [
+        "before_inclusion"
+    ]
+    assert rules.record_date_errors("date", date(2022, 5, 3), today=today, patient=ACTIVE) == []
+    assert rules.record_date_errors("date", today, today=today, patient=ACTIVE) == []
+    assert codes(rules.record_date_errors("date", date(2026, 12, 2), today=today, patient=ACTIVE)) == ["future_date"]
