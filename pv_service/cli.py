@@ -16,6 +16,7 @@ from litestar.cli._utils import LitestarGroup
 from litestar.cli.main import litestar_group
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy.engine import make_url
 
 from pv_service.context import ServiceContext
 from pv_service.demo import prepare_demo, serve
@@ -172,11 +173,15 @@ def registry_import(app: Litestar, file: Path) -> None:
     async def work(context: ServiceContext) -> ImportReport:
         return await import_ndjson(context, chunks(), actor=CLI_ACTOR, progress=show)
 
+    # Said first, on stderr: a registry imported into another database than the one served is easy to miss.
+    database = make_url(app.state.context.settings.database_url).render_as_string(hide_password=True)
+    click.echo(f"importing into {database}", err=True)
     with progress:
         report = _run(app, work)
     click.echo(f"total={report.total} accepted={report.accepted} unchanged={report.unchanged} failed={report.failed}")
     for error in report.errors:
-        click.echo(f"line {error.line}: {error.field}: {error.code}: {error.message}")
+        where = f"{error.field}: " if error.field else ""
+        click.echo(f"line {error.line}: {where}{error.code}: {error.message}")
     if report.failed:
         sys.exit(1)
 

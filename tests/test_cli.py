@@ -169,6 +169,22 @@ def test_registry_import_accepts_a_valid_file_then_reports_it_unchanged(tmp_path
     assert second.splitlines()[0] == f"total={count} accepted=0 unchanged={count} failed=0", second
 
 
+def test_registry_import_says_which_database_it_writes_to(tmp_path: Path) -> None:
+    source = tmp_path / "registry.ndjson"
+    source.write_bytes(ndjson(registry_lines()))
+    done = cli(tmp_path, "registry", "import", str(source))
+    assert done.returncode == 0, done.stderr
+    assert "importing into sqlite+aiosqlite:///" in done.stderr and "pv_service.db" in done.stderr, done.stderr
+
+
+def test_a_line_error_without_a_field_names_no_empty_field(tmp_path: Path) -> None:
+    source = tmp_path / "registry.ndjson"
+    source.write_bytes(b"not json\n")
+    done = cli(tmp_path, "registry", "import", str(source))
+    assert done.returncode == 1
+    assert re.match(r"^line 1: invalid_type: ", done.stdout.splitlines()[1]), done.stdout
+
+
 def _bad_file(tmp_path: Path) -> tuple[Path, int, dict[int, str | None]]:
     """The valid registry with three bad lines inserted; returns the file, the good count and, per bad
     line number (1-based), the error code expected on it (None: any)."""
