@@ -15,8 +15,8 @@ from typing import Literal
 import msgspec
 
 from pv_service.rules.crosschecks import TitrationProtocol
+from pv_service.rules.doses import ProductContent, RatioClass
 
-RatioClass = Literal["thc_dominant", "balanced", "cbd_dominant"]
 REFERENCE_DOCUMENTS = ("products", "indications", "reactions", "titration-protocol")
 
 
@@ -28,6 +28,11 @@ class Product(msgspec.Struct, frozen=True):
     cbd: float
     unit: str
     thc_percent: float
+
+    @property
+    def content(self) -> ProductContent:
+        """What the dose rules need of the product."""
+        return ProductContent(self.form, self.thc, self.cbd, self.ratio)
 
 
 class Indication(msgspec.Struct, frozen=True):

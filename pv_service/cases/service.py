@@ -36,7 +36,7 @@ from pv_service.pagination import MAX_KEY, Keyset, Page
 from pv_service.registry.repository import reachable_patient
 from pv_service.rules.assessment import Assessment, RegistryFacts, assess, check_validity, deadlines_for
 from pv_service.rules.consistency import RecordedDose
-from pv_service.rules.doses import ProductContent, dispensed_daily_mg
+from pv_service.rules.doses import dispensed_daily_mg
 from pv_service.rules.duplicates import ReactionKey, is_possible_duplicate
 from pv_service.rules.field_error import FieldError
 from pv_service.rules.report_body import ReportBody, ReportPatient
@@ -118,8 +118,7 @@ async def _registry_facts(
     if product is not None and code is not None:
         supply = await repository.last_supply_before(session, patient.id, code, onset)
         if supply is not None:
-            content = ProductContent(product.form, product.thc, product.cbd)
-            dispensed = RecordedDose(*dispensed_daily_mg(content, supply.quantity, supply.days_supply))
+            dispensed = RecordedDose(*dispensed_daily_mg(product.content, supply.quantity, supply.days_supply))
     return RegistryFacts(
         patient=ReportedPatient(sex=patient.sex, birth_year=patient.birth_year, inclusion_date=patient.inclusion_date),
         legal_status=patient.legal_status,

@@ -12,7 +12,7 @@ from pv_service.digests.schemas import DigestBody
 
 CSV_COLUMNS = (
     "level", "window", "product", "reaction", "a", "b", "c", "d", "prr", "chi2", "ror", "ror_lower", "ror_upper",
-    "ic", "ic025", "signal", "new",
+    "ic", "ic025", "signal", "signal_criteria", "new",
 )  # fmt: skip
 
 
@@ -21,6 +21,8 @@ def _cell(value: object) -> str:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, list):
+        return "|".join(str(item) for item in value)
     return str(value)
 
 
@@ -85,7 +87,7 @@ def digest_text(digest: DigestBody) -> str:
     lines.append("rising:")
     lines += [
         f"  {r.product} {r.reaction}: {r.count} this week "
-        f"(12-week mean {r.baseline_mean:.2f}, threshold {r.threshold:.2f})"
+        f"(12-week mean {r.baseline_mean:.2f}, threshold {r.threshold:.2f}, p = {r.p_value:.2g})"
         for r in digest.rising
     ] or ["  none"]
     return "\n".join(lines) + "\n"

@@ -29,6 +29,7 @@ class RisingPair(msgspec.Struct, frozen=True, kw_only=True):
     count: int
     baseline_mean: float
     threshold: float
+    p_value: float
 
 
 class DigestTotals(msgspec.Struct, frozen=True, kw_only=True):

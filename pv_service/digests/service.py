@@ -133,6 +133,7 @@ def _rising(pairs: dict[tuple[str, str], list[int]]) -> list[RisingPair]:
                     count=judged.count,
                     baseline_mean=judged.baseline_mean,
                     threshold=judged.threshold,
+                    p_value=judged.p_value,
                 )
             )
     return result

@@ -56,7 +56,7 @@ async def _groups(
 
 def _content(reference: ReferenceData, code: str) -> ProductContent | None:
     product = reference.products.get(code)
-    return ProductContent(product.form, product.thc, product.cbd, product.ratio) if product else None
+    return product.content if product else None
 
 
 async def _link_to_cases(session: AsyncSession, findings: list[Finding], product_of: dict[str, str]) -> list[Finding]:

@@ -14,7 +14,6 @@ from pv_service.reference import ReferenceData
 from pv_service.rules import priority as priority_rules
 from pv_service.rules import seriousness as seriousness_rules
 from pv_service.rules.consistency import RecordedDose, consistency_warnings
-from pv_service.rules.doses import ProductContent
 from pv_service.rules.field_error import FieldError
 from pv_service.rules.report_body import ReportBody, ReportedReaction
 from pv_service.rules.report_checks import ReportedPatient, completeness, earliest_onset, validity_errors
@@ -128,7 +127,7 @@ def assess(
     score, missing = completeness(body, facts.patient.sex)
     warnings = consistency_warnings(
         product_code=product_code,
-        content=ProductContent(product.form, product.thc, product.cbd) if product else None,
+        content=product.content if product else None,
         reported_thc=body.suspect_product.daily_thc_mg if body.suspect_product else None,
         reported_cbd=body.suspect_product.daily_cbd_mg if body.suspect_product else None,
         titration=facts.titration,

@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import msgspec
 
@@ -62,6 +63,9 @@ class Table2x2:
         return self.a + self.b + self.c + self.d
 
 
+SignalCriterion = Literal["evans", "ror", "ic025"]
+
+
 class Disproportionality(msgspec.Struct, frozen=True, kw_only=True):
     """The statistics of one table; None where a statistic is undefined or not finite."""
 
@@ -73,6 +77,8 @@ class Disproportionality(msgspec.Struct, frozen=True, kw_only=True):
     ic: float | None
     ic025: float | None
     signal: bool
+    # The criteria met among Evans', the ROR's and the IC025's (SPEC §15); ``signal`` is Evans' or the ROR's.
+    signal_criteria: list[SignalCriterion] = msgspec.field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +89,8 @@ class Rise:
     baseline_mean: float
     threshold: float
     rising: bool
+    # P(X ≥ count) for X ~ Poisson(baseline_mean): how unlikely this week is under the baseline.
+    p_value: float = 1.0
 
 
 def _finite(compute: Callable[[], float | None]) -> float | None:
@@ -155,18 +163,38 @@ def _ic(t: Table2x2) -> tuple[float | None, float | None]:
     return ic, ic025
 
 
-def is_signal(table: Table2x2, stats: Disproportionality) -> bool:
-    """A signal: a ≥ 3, PRR ≥ 2 and chi-square ≥ 4 (Evans 2001), or a ≥ 3 and ROR lower bound > 1.
+def signal_criteria(table: Table2x2, stats: Disproportionality) -> list[SignalCriterion]:
+    """The criteria a table meets: Evans (a ≥ 3, PRR ≥ 2, chi-square ≥ 4), the ROR (a ≥ 3, lower bound > 1)
+    and the WHO-UMC's IC025 > 0; a None statistic fails its test."""
+    met: list[SignalCriterion] = []
+    if table.a >= SIGNAL_MIN_CASES:
+        prr, chi2 = stats.prr, stats.chi2
+        if prr is not None and prr >= EVANS_MIN_PRR and chi2 is not None and chi2 >= EVANS_MIN_CHI2:
+            met.append("evans")
+        if stats.ror_lower is not None and stats.ror_lower > 1.0:
+            met.append("ror")
+    if stats.ic025 is not None and stats.ic025 > 0:
+        met.append("ic025")
+    return met
 
-    A None statistic fails its test.
-    """
-    if table.a < SIGNAL_MIN_CASES:
-        return False
-    evans = (
-        stats.prr is not None and stats.prr >= EVANS_MIN_PRR and stats.chi2 is not None and stats.chi2 >= EVANS_MIN_CHI2
-    )
-    ror = stats.ror_lower is not None and stats.ror_lower > 1.0
-    return evans or ror
+
+def poisson_upper_tail(count: int, mean: float) -> float:
+    """P(X ≥ count) for X ~ Poisson(mean), summed exactly from the terms below ``count``."""
+    if count <= 0:
+        return 1.0
+    if mean <= 0:
+        return 0.0
+    term = math.exp(-mean)
+    below = 0.0
+    for k in range(count):
+        below += term
+        term *= mean / (k + 1)
+    return max(0.0, 1.0 - below)
+
+
+def is_signal(table: Table2x2, stats: Disproportionality) -> bool:
+    """A signal: a ≥ 3, PRR ≥ 2 and chi-square ≥ 4 (Evans 2001), or a ≥ 3 and ROR lower bound > 1."""
+    return bool({"evans", "ror"}.intersection(signal_criteria(table, stats)))
 
 
 def measure(table: Table2x2) -> Disproportionality:
@@ -183,7 +211,7 @@ def measure(table: Table2x2) -> Disproportionality:
         ic025=ic025,
         signal=False,
     )
-    return msgspec.structs.replace(stats, signal=is_signal(table, stats))
+    return msgspec.structs.replace(stats, signal=is_signal(table, stats), signal_criteria=signal_criteria(table, stats))
 
 
 def rise(current: int, previous_weeks: Sequence[int]) -> Rise:
@@ -201,4 +229,5 @@ def rise(current: int, previous_weeks: Sequence[int]) -> Rise:
         baseline_mean=mean,
         threshold=threshold,
         rising=current >= RISE_MIN_COUNT and current > threshold,
+        p_value=poisson_upper_tail(current, mean),
     )

@@ -101,7 +101,7 @@ async def test_digest_job_stores_the_week_and_serves_it_in_three_formats(
     assert as_csv.headers["content-type"] == "text/csv; charset=utf-8"
     rows = list(csv.reader(io.StringIO(as_csv.text)))
     assert rows[0] == ["level", "window", "product", "reaction", "a", "b", "c", "d", "prr", "chi2", "ror",
-                       "ror_lower", "ror_upper", "ic", "ic025", "signal", "new"]  # fmt: skip
+                       "ror_lower", "ror_upper", "ic", "ic025", "signal", "signal_criteria", "new"]  # fmt: skip
     assert len(rows) - 1 == len(stored["pairs"])
     by_accept = await client.get(f"/api/v1/digests/{LAST_WEEK}", headers={**headers, "Accept": "text/csv"})
     assert by_accept.headers["content-type"].startswith("text/csv")

@@ -11,7 +11,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pv_service.rules.disproportionality import Disproportionality, Table2x2, is_signal, measure, rise
+from pv_service.rules.disproportionality import (
+    Disproportionality,
+    Table2x2,
+    is_signal,
+    measure,
+    poisson_upper_tail,
+    rise,
+    signal_criteria,
+)
 
 FLOAT_FIELDS = ("prr", "chi2", "ror", "ror_lower", "ror_upper", "ic", "ic025")
 
@@ -325,7 +333,7 @@ tables = st.builds(Table2x2, a=counts, b=counts, c=counts, d=counts)
 
 
 def test_float_fields_are_the_statistics() -> None:
-    assert set(Disproportionality.__struct_fields__) == {*FLOAT_FIELDS, "signal"}
+    assert set(Disproportionality.__struct_fields__) == {*FLOAT_FIELDS, "signal", "signal_criteria"}
 
 
 @given(st.builds(Table2x2, a=huge_counts, b=huge_counts, c=huge_counts, d=huge_counts))
@@ -387,3 +395,31 @@ def test_rising_means_at_least_three_and_above_threshold(current: int, history: 
     judged = rise(current, history)
     assert judged.threshold >= judged.baseline_mean >= 0
     assert judged.rising == (current >= 3 and current > judged.threshold)
+
+
+def test_signal_criteria_name_each_test_met() -> None:
+    # Hand-computed above: PRR 4.5, chi-square 16.13, ROR lower bound 2.22,
+    # IC025 = log2(3) − 3.3/√10.5 − 2/10.5^1.5 ≈ 0.51 > 0.
+    assert measure(Table2x2(a=10, b=90, c=20, d=880)).signal_criteria == ["evans", "ror", "ic025"]
+    # Below a = 3 neither Evans nor the ROR can hold; the IC025 has no minimum count.
+    assert signal_criteria(Table2x2(a=2, b=0, c=0, d=100), _stats(prr=50.0, chi2=90.0, ror_lower=3.0)) == []
+    only_ic = Disproportionality(
+        prr=None, chi2=None, ror=None, ror_lower=None, ror_upper=None, ic=1.0, ic025=0.1, signal=False
+    )
+    assert signal_criteria(Table2x2(a=2, b=0, c=0, d=100), only_ic) == ["ic025"]
+    assert not is_signal(Table2x2(a=2, b=0, c=0, d=100), only_ic)
+
+
+def test_poisson_upper_tail_by_hand() -> None:
+    # P(X ≥ 5 | μ = 1) = 1 − e^−1 (1 + 1 + 1/2 + 1/6 + 1/24)
+    assert poisson_upper_tail(5, 1.0) == pytest.approx(0.003659846827, rel=1e-9)
+    # P(X ≥ 3 | μ = 0.5) = 1 − e^−0.5 (1 + 0.5 + 0.125)
+    assert poisson_upper_tail(3, 0.5) == pytest.approx(0.01438767797, rel=1e-9)
+    assert poisson_upper_tail(0, 2.0) == 1.0
+    assert poisson_upper_tail(1, 0.0) == 0.0
+
+
+def test_a_rise_carries_its_p_value() -> None:
+    judged = rise(5, [1] * 12)
+    assert judged.rising
+    assert judged.p_value == pytest.approx(0.003659846827, rel=1e-9)
