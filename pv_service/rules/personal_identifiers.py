@@ -1,4 +1,5 @@
-"""Personal identifiers in free texts (SPEC §3, §14): a NIR with a valid key, a French phone number, an
+"""Personal identifiers in free texts (SPEC §3, §14, §15): a NIR with a valid key (mainland, Corsican or
+overseas), a French phone number (national or international, +33 (0)6…, 0033 6…, 06/12/34/56/78), an
 e-mail address. The finding names the kind only: the value itself must never travel further."""
 
 from __future__ import annotations
@@ -11,14 +12,26 @@ from pv_service.rules.field_error import FieldError
 
 IdentifierKind = Literal["nir", "phone", "email"]
 _SEP = r"[ .\-]?"
-# NIR: sex, year, month, department (2A/2B for Corsica), commune, order number, then a 2-digit key.
+# NIR: sex, year, month, then the place of birth — a 2-digit department (2A/2B for Corsica, 99 abroad) and a
+# 3-digit commune, or an overseas 3-digit department (97x, 98x) and a 2-digit commune: 5 digits either way —
+# then the order number and a 2-digit key.
 _NIR = re.compile(
-    rf"(?<![0-9])([1-478]){_SEP}(\d{{2}}){_SEP}(\d{{2}}){_SEP}(\d{{2}}|2[ABab]){_SEP}(\d{{3}}){_SEP}(\d{{3}})"
-    rf"{_SEP}(\d{{2}})(?![0-9])"
+    rf"(?<![0-9])([1-478]){_SEP}(\d{{2}}){_SEP}(\d{{2}}){_SEP}"
+    rf"(?:(9[78]\d){_SEP}(\d{{2}})|(\d{{2}}|2[ABab]){_SEP}(\d{{3}}))"
+    rf"{_SEP}(\d{{3}}){_SEP}(\d{{2}})(?![0-9])"
 )
-# A phone number stands alone: not the tail nor the head of a longer run of digit groups.
+# A phone number stands alone: not the tail nor the head of a longer run of digit groups, nor the digits of
+# a code that begins with letters (lot A0612345678). National: 0 and nine digits, separated by spaces, dots
+# or hyphens anywhere, or by slashes in pairs (06/12/34/56/78); international: +33 or 0033, an optional
+# "(0)", then the nine digits. A date followed by a number (01.02.2023 12) is not one: a month and a
+# 4-digit year after the first pair make it a date.
+_NINE_DIGITS = rf"[1-9](?:{_SEP}\d){{8}}"
 _PHONE = re.compile(
-    rf"(?<![\d+])(?<![\d+][ .\-])(?:0[1-9](?:{_SEP}\d){{8}}|\+33{_SEP}[1-9](?:{_SEP}\d){{8}})(?![ .\-]?\d)"
+    r"(?<![\w+])(?<![\d+][ .\-/])"
+    r"(?:0[1-9](?:/\d{2}){4}"
+    rf"|(?!\d{{2}}([ .\-])[01]\d\1(?:19|20)\d{{2}})0{_NINE_DIGITS}"
+    rf"|(?:\+|00)33{_SEP}(?:\(0\){_SEP})?{_NINE_DIGITS})"
+    r"(?![ .\-/]?\d)"
 )
 _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
 _LABELS = {"nir": "a social-security number (NIR)", "phone": "a phone number", "email": "an e-mail address"}
@@ -33,7 +46,7 @@ def nir_key_is_valid(body13: str, key: str) -> bool:
 def _has_nir(text: str) -> bool:
     for match in _NIR.finditer(text):
         *parts, key = match.groups()
-        if nir_key_is_valid("".join(parts), key):
+        if nir_key_is_valid("".join(part for part in parts if part is not None), key):
             return True
     return False
 
