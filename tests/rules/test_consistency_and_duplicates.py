@@ -14,6 +14,7 @@ from pv_service.rules.doses import ProductContent, compared_on_cbd, dispensed_da
 from pv_service.rules.duplicates import (
     ReactionKey,
     is_possible_duplicate,
+    name_opposite_conditions,
     normalise_text,
     reactions_match,
     texts_match,
@@ -186,6 +187,57 @@ def test_blank_texts_never_match() -> None:
     assert not texts_match("   ", " ")
 
 
+OPPOSITE_CONDITIONS = [
+    ("hypotension", "hypertension"),
+    ("hyperglycémie", "hypoglycémie"),
+    ("hypokaliémie", "hyperkaliémie"),
+    ("tachycardie", "bradycardie"),
+]
+
+
+@pytest.mark.parametrize(("left", "right"), OPPOSITE_CONDITIONS)
+def test_texts_naming_opposite_conditions_never_match_however_similar(left: str, right: str) -> None:
+    assert not texts_match(left, right)
+    assert not texts_match(right, left)
+    assert not texts_match(f"{left.upper()} sévère le matin", f"{right} severe le matin")
+
+
+@pytest.mark.parametrize(
+    ("left", "right"),
+    [
+        ("hypotension", "hypertention"),
+        ("hypo-tension orthostatique", "hypertension orthostatique"),
+        ("oligurie", "polyurie"),
+        ("microcytose", "macrocytose"),
+        ("hypothermie", "hyperthermie"),
+    ],
+)
+def test_words_that_differ_by_an_opposing_prefix_never_match(left: str, right: str) -> None:
+    # The rule is not a list of pairs: any word on an axis (hypo/hyper, tachy/brady, micro/macro, oligo/poly),
+    # with a typo in the stem or a hyphen after the prefix.
+    assert name_opposite_conditions(normalise_text(left), normalise_text(right))
+    assert not texts_match(left, right)
+
+
+@pytest.mark.parametrize(
+    ("left", "right"),
+    [
+        ("somnolance", "somnolence"),
+        ("vertiges", "vertige"),
+        ("Céphalées", "cephalees"),
+        ("HYPOTENSION orthostatique", "hypotension orthostatique"),
+        ("hypotension", "hypotention"),
+        ("hypo-tension", "hypotension"),
+        ("tachycardies", "tachycardie"),
+        ("bradycardie sinusale", "bradicardie sinusale"),
+        ("hypotension puis hypertension", "hypertension puis hypotension"),
+    ],
+)
+def test_near_duplicates_with_typos_plurals_accents_or_case_still_match(left: str, right: str) -> None:
+    assert texts_match(left, right)
+    assert texts_match(right, left)
+
+
 # --- duplicates: reactions -----------------------------------------------------------------------------------------
 
 ONSET = date(2022, 5, 10)
@@ -223,9 +275,29 @@ def test_two_uncoded_reactions_without_text_do_not_match() -> None:
     assert not reactions_match(key(), key())
 
 
+@pytest.mark.parametrize(("left", "right"), [(None, ONSET), (ONSET, None), (None, None), (None, ONSET + timedelta(30))])
+def test_a_missing_onset_matches_on_the_same_code_whatever_the_other_onset(
+    left: date | None, right: date | None
+) -> None:
+    assert reactions_match(key("somnolence", onset=left), key("somnolence", onset=right))
+
+
 @pytest.mark.parametrize(("left", "right"), [(None, ONSET), (ONSET, None), (None, None)])
-def test_no_onset_never_matches(left: date | None, right: date | None) -> None:
-    assert not reactions_match(key("somnolence", "somnolence", left), key("somnolence", "somnolence", right))
+def test_a_missing_onset_matches_on_matching_texts(left: date | None, right: date | None) -> None:
+    assert reactions_match(key(text="Somnolence marquée", onset=left), key(text="somnolance marquee", onset=right))
+
+
+@pytest.mark.parametrize(("left", "right"), [(None, ONSET), (ONSET, None), (None, None)])
+def test_a_missing_onset_does_not_match_different_codes_or_opposite_texts(
+    left: date | None, right: date | None
+) -> None:
+    assert not reactions_match(key("seizure", "crise", left), key("somnolence", "somnolence", right))
+    assert not reactions_match(key(text="hypotension", onset=left), key(text="hypertension", onset=right))
+
+
+def test_a_coded_reaction_without_onset_links_to_a_case_whose_reaction_has_one() -> None:
+    new = [key("seizure", onset=None)]
+    assert is_possible_duplicate(new, [key("somnolence"), key("seizure", onset=ONSET + timedelta(days=2))])
 
 
 def test_a_case_is_a_possible_duplicate_when_any_pair_of_reactions_matches() -> None:
@@ -245,6 +317,11 @@ def test_text_similarity_does_not_depend_on_which_report_came_first() -> None:
 # --- properties ----------------------------------------------------------------------------------------------------
 
 PHRASES = [
+    "hypotension",
+    "hypertension",
+    "hypoglycémie sévère",
+    "hyperglycémie sévère",
+    "bradycardie",
     "somnolence marquée le matin",
     "vertiges intenses",
     "céphalées le soir",
@@ -291,3 +368,19 @@ def test_reactions_match_is_symmetric(texts, first_code, second_code, first_onse
     first = ReactionKey(first_code, texts[0], first_onset)
     second = ReactionKey(second_code, texts[1], second_onset)
     assert reactions_match(first, second) == reactions_match(second, first)
+
+
+@given(texts=text_pairs())
+def test_texts_match_is_symmetric(texts: tuple[str, str]) -> None:
+    assert texts_match(*texts) == texts_match(*reversed(texts))
+
+
+@given(
+    pair=st.sampled_from(OPPOSITE_CONDITIONS),
+    before=st.sampled_from(["", "épisode d'", "Épisode d' "]),
+    after=st.sampled_from(["", " sévère", " le matin"]),
+)
+def test_opposite_conditions_never_match_in_any_context(pair: tuple[str, str], before: str, after: str) -> None:
+    left, right = (f"{before}{text}{after}" for text in pair)
+    assert not texts_match(left, right)
+    assert not reactions_match(key(text=left), key(text=right))
