@@ -68,25 +68,31 @@ def _windows(received: Any, bounds: DigestBounds) -> list[Any]:
 
 async def pair_counts(
     session: AsyncSession, bounds: DigestBounds
-) -> tuple[dict[str, list[int]], dict[tuple[str, str], list[int]]]:
+) -> tuple[dict[tuple[str, str], list[int]], dict[tuple[str, str, str], list[int]]]:
+    """Windowed case counts by (product, indication), and by (product, code, indication) over distinct case ×
+    code pairs: every table of the digest, stratified or not, is a sum of these."""
     population = and_(Case.state.not_in(SET_ASIDE), Case.received_at < bounds.end)
     by_product = await session.execute(
-        select(Case.product, *_windows(Case.received_at, bounds)).where(population).group_by(Case.product)
+        select(Case.product, Patient.indication, *_windows(Case.received_at, bounds))
+        .join(Patient, Patient.id == Case.patient_id)
+        .where(population)
+        .group_by(Case.product, Patient.indication)
     )
-    products = {row[0]: [int(v or 0) for v in row[1:]] for row in by_product}
+    products = {(row[0], row[1]): [int(v or 0) for v in row[2:]] for row in by_product}
     coded = (
-        select(Case.id.label("case_id"), Case.product, CaseReaction.code, Case.received_at)
+        select(Case.id.label("case_id"), Case.product, Patient.indication, CaseReaction.code, Case.received_at)
         .join(CaseReaction, CaseReaction.case_id == Case.id)
+        .join(Patient, Patient.id == Case.patient_id)
         .where(population, CaseReaction.code.is_not(None))
         .distinct()
         .subquery()
     )
     by_pair = await session.execute(
-        select(coded.c.product, coded.c.code, *_windows(coded.c.received_at, bounds)).group_by(
-            coded.c.product, coded.c.code
+        select(coded.c.product, coded.c.code, coded.c.indication, *_windows(coded.c.received_at, bounds)).group_by(
+            coded.c.product, coded.c.code, coded.c.indication
         )
     )
-    pairs = {(row[0], row[1]): [int(v or 0) for v in row[2:]] for row in by_pair}
+    pairs = {(row[0], row[1], row[2]): [int(v or 0) for v in row[3:]] for row in by_pair}
     return products, pairs
 
 

@@ -21,6 +21,10 @@ class DigestPair(Disproportionality, frozen=True, kw_only=True):
     c: int
     d: int
     new: bool
+    # Mantel-Haenszel ROR stratified by indication (product level; null for ratio classes or when undefined).
+    ror_mh: float | None = None
+    ror_mh_lower: float | None = None
+    ror_mh_upper: float | None = None
 
 
 class RisingPair(msgspec.Struct, frozen=True, kw_only=True):

@@ -11,8 +11,9 @@ a case with a code is counted under exactly one product. The statistics come fro
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import TypeVar
 
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,10 +27,12 @@ from pv_service.errors import MalformedRequest, NotFound
 from pv_service.jobs.periods import JobPeriod, parse_period, period_containing
 from pv_service.jobs.runner import JobOutput
 from pv_service.pagination import Page
-from pv_service.rules.disproportionality import Table2x2, measure, rise
+from pv_service.rules.disproportionality import MantelHaenszel, Table2x2, mantel_haenszel, measure, rise
 from pv_service.rules.field_error import FieldError
 
 BASELINE_WEEKS = 12
+# Ratio-class pairs are not stratified.
+NO_STRATA = MantelHaenszel(None, None, None)
 
 
 def digest_bounds(context: ServiceContext, period: JobPeriod) -> DigestBounds:
@@ -50,59 +53,84 @@ def digest_bounds(context: ServiceContext, period: JobPeriod) -> DigestBounds:
     )
 
 
+K = TypeVar("K")
+G = TypeVar("G")
+
+
+def _summed(counts: dict[K, list[int]], key: Callable[[K], G]) -> dict[G, list[int]]:
+    """The windowed counts added up under a coarser key (indications collapsed, products by ratio class)."""
+    summed: dict[G, list[int]] = {}
+    for fine, values in counts.items():
+        current = summed.setdefault(key(fine), [0] * len(values))
+        for index, value in enumerate(values):
+            current[index] += value
+    return summed
+
+
 def _tables(
-    products: dict[str, list[int]], pairs: dict[tuple[str, str], list[int]], column: int
+    products: dict[str, list[int]],
+    pairs: dict[tuple[str, str], list[int]],
+    column: int,
+    keys: Iterable[tuple[str, str]] | None = None,
 ) -> dict[tuple[str, str], Table2x2]:
-    """2×2 tables for every (group, code) with a ≥ 1, from counts per group and per (group, code)."""
+    """2×2 tables from counts per group and per (group, code): for every pair with a ≥ 1, or for ``keys``
+    (a stratum's table may have a = 0)."""
     n = sum(counts[column] for counts in products.values())
     per_code: dict[str, int] = {}
     for (_, code), counts in pairs.items():
         per_code[code] = per_code.get(code, 0) + counts[column]
     tables = {}
-    for (group, code), counts in pairs.items():
-        a = counts[column]
-        if a == 0:
+    for group, code in pairs if keys is None else keys:
+        a = pairs[(group, code)][column] if (group, code) in pairs else 0
+        if keys is None and a == 0:
             continue
-        with_group = products.get(group, [0] * len(counts))[column]
-        b = with_group - a
-        c = per_code[code] - a
+        b = (products[group][column] if group in products else 0) - a
+        c = per_code.get(code, 0) - a
         tables[(group, code)] = Table2x2(a=a, b=b, c=c, d=n - a - b - c)
     return tables
 
 
-def _by_ratio(
-    context: ServiceContext, products: dict[str, list[int]], pairs: dict[tuple[str, str], list[int]]
-) -> tuple[dict[str, list[int]], dict[tuple[str, str], list[int]]]:
+def _stratified(
+    products: dict[tuple[str, str], list[int]], pairs: dict[tuple[str, str, str], list[int]], column: int
+) -> dict[tuple[str, str], MantelHaenszel]:
+    """The Mantel-Haenszel ROR of every product × code pair, stratified by indication (SPEC §15)."""
+    indications = sorted({indication for _, indication in products})
+    keys = sorted({(product, code) for product, code, _ in pairs})
+    strata = [
+        _tables(
+            {p: v for (p, i), v in products.items() if i == indication},
+            {(p, c): v for (p, c, i), v in pairs.items() if i == indication},
+            column,
+            keys,
+        )
+        for indication in indications
+    ]
+    return {key: mantel_haenszel([stratum[key] for stratum in strata]) for key in keys}
+
+
+def _pairs(
+    context: ServiceContext, products: dict[tuple[str, str], list[int]], pairs: dict[tuple[str, str, str], list[int]]
+) -> list[DigestPair]:
     def ratio(code: str) -> str:
         product = context.reference.products.get(code)
         return product.ratio if product else "unknown"
 
-    def add(target: dict[Any, list[int]], key: Any, counts: list[int]) -> None:
-        current = target.setdefault(key, [0] * len(counts))
-        for index, value in enumerate(counts):
-            current[index] += value
-
-    ratios: dict[str, list[int]] = {}
-    ratio_pairs: dict[tuple[str, str], list[int]] = {}
-    for code, counts in products.items():
-        add(ratios, ratio(code), counts)
-    for (code, reaction), counts in pairs.items():
-        add(ratio_pairs, (ratio(code), reaction), counts)
-    return ratios, ratio_pairs
-
-
-def _pairs(
-    context: ServiceContext, products: dict[str, list[int]], pairs: dict[tuple[str, str], list[int]]
-) -> list[DigestPair]:
-    levels = {"product": (products, pairs), "ratio": _by_ratio(context, products, pairs)}
+    by_product = _summed(products, lambda key: key[0])
+    by_pair = _summed(pairs, lambda key: (key[0], key[1]))
+    levels = {
+        "product": (by_product, by_pair),
+        "ratio": (_summed(by_product, ratio), _summed(by_pair, lambda key: (ratio(key[0]), key[1]))),
+    }
     result = []
     for level, (groups, group_pairs) in levels.items():
         for window, now_column, before_column in (("cumulative", 0, 1), ("last_12_weeks", 2, 3)):
             before = {
                 key for key, table in _tables(groups, group_pairs, before_column).items() if measure(table).signal
             }
+            pooled = _stratified(products, pairs, now_column) if level == "product" else {}
             for (group, code), table in sorted(_tables(groups, group_pairs, now_column).items()):
                 stats = measure(table)
+                mh = pooled.get((group, code), NO_STRATA)
                 result.append(
                     DigestPair(
                         level=level,
@@ -115,6 +143,9 @@ def _pairs(
                         d=table.d,
                         **msgspec.structs.asdict(stats),
                         new=stats.signal and (group, code) not in before,
+                        ror_mh=mh.ror,
+                        ror_mh_lower=mh.lower,
+                        ror_mh_upper=mh.upper,
                     )
                 )
     return result
@@ -122,7 +153,7 @@ def _pairs(
 
 def _rising(pairs: dict[tuple[str, str], list[int]]) -> list[RisingPair]:
     result = []
-    for (product, code), counts in sorted(pairs.items()):
+    for (product, code), counts in sorted(_summed(pairs, lambda key: (key[0], key[1])).items()):
         this_week, previous = counts[4], counts[5 : 5 + BASELINE_WEEKS]
         judged = rise(this_week, previous)
         if judged.rising:

@@ -214,6 +214,36 @@ def measure(table: Table2x2) -> Disproportionality:
     return msgspec.structs.replace(stats, signal=is_signal(table, stats), signal_criteria=signal_criteria(table, stats))
 
 
+@dataclass(frozen=True, slots=True)
+class MantelHaenszel:
+    """The ROR pooled over strata, with its 95 % confidence interval; None where undefined."""
+
+    ror: float | None
+    lower: float | None
+    upper: float | None
+
+
+def mantel_haenszel(strata: Sequence[Table2x2]) -> MantelHaenszel:
+    """The Mantel-Haenszel ROR over ``strata`` (e.g. one table per indication), with the variance of its log
+    by Robins, Breslow and Greenland (Biometrics 1986;42:311-323). Undefined when every stratum lacks the
+    products a·d or b·c on one side."""
+    r_sum = s_sum = pr = ps_qr = qs = 0.0
+    for table in strata:
+        n = table.n
+        if n == 0:
+            continue
+        r, s_ = table.a * table.d / n, table.b * table.c / n
+        p, q = (table.a + table.d) / n, (table.b + table.c) / n
+        r_sum, s_sum = r_sum + r, s_sum + s_
+        pr, ps_qr, qs = pr + p * r, ps_qr + p * s_ + q * r, qs + q * s_
+    if r_sum == 0 or s_sum == 0:
+        return MantelHaenszel(None, None, None)
+    ror = r_sum / s_sum
+    variance = pr / (2 * r_sum**2) + ps_qr / (2 * r_sum * s_sum) + qs / (2 * s_sum**2)
+    half_width = Z_95 * math.sqrt(variance)
+    return MantelHaenszel(ror, math.exp(math.log(ror) - half_width), math.exp(math.log(ror) + half_width))
+
+
 def rise(current: int, previous_weeks: Sequence[int]) -> Rise:
     """This week's count against μ + 3√μ, μ the mean of the weekly counts before (the 12 weeks, zeros included).
 

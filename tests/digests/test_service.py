@@ -75,8 +75,13 @@ async def test_current_week_is_computed_live_with_hand_checked_tables(
     assert somnolence["ror"] == (3 * 3) / (1 * 1)
     expected = (3 + 0.5) / ((4 * 4 / 8) + 0.5)
     assert abs(somnolence["ic"] - __import__("math").log2(expected)) < 1e-12
+    # Each product is given in one indication only: within each stratum no case contrasts the product with
+    # another, so the ROR stratified by indication is undefined — the confounding SPEC §15 guards against.
+    assert (somnolence["ror_mh"], somnolence["ror_mh_lower"], somnolence["ror_mh_upper"]) == (None, None, None)
+    assert somnolence["signal_criteria"] == []
     ratio = pair(digest, "ratio", "cumulative", "thc_dominant", "somnolence")
     assert (ratio["a"], ratio["b"], ratio["c"], ratio["d"]) == (3, 1, 1, 3)
+    assert ratio["ror_mh"] is None
     assert pair(digest, "product", "last_12_weeks", "OIL-T1C20", "dizziness")["a"] == 3
     listed = (await client.get("/api/v1/digests", headers=registry.headers(PV_STAFF))).json()["items"]
     assert listed == []  # the current week is never stored

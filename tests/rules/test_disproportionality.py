@@ -15,6 +15,7 @@ from pv_service.rules.disproportionality import (
     Disproportionality,
     Table2x2,
     is_signal,
+    mantel_haenszel,
     measure,
     poisson_upper_tail,
     rise,
@@ -423,3 +424,22 @@ def test_a_rise_carries_its_p_value() -> None:
     judged = rise(5, [1] * 12)
     assert judged.rising
     assert judged.p_value == pytest.approx(0.003659846827, rel=1e-9)
+
+
+def test_mantel_haenszel_ror_and_its_robins_breslow_greenland_interval_by_hand() -> None:
+    # Stratum 1 (n 10): R = 2·4/10 = 0.8, S = 3·1/10 = 0.3, P = 0.6, Q = 0.4
+    # Stratum 2 (n 10): R = 1·6/10 = 0.6, S = 1·2/10 = 0.2, P = 0.7, Q = 0.3
+    # ROR = 1.4 / 0.5 = 2.8; Var(ln) = 0.90/(2·1.4²) + 0.82/(2·1.4·0.5) + 0.18/(2·0.5²) ≈ 1.17531
+    pooled = mantel_haenszel([Table2x2(a=2, b=3, c=1, d=4), Table2x2(a=1, b=1, c=2, d=6)])
+    assert pooled.ror == pytest.approx(2.8)
+    assert pooled.lower == pytest.approx(0.3344570875, rel=1e-9)
+    assert pooled.upper == pytest.approx(23.44097432, rel=1e-9)
+
+
+def test_mantel_haenszel_is_undefined_without_discordant_products_and_skips_empty_strata() -> None:
+    assert mantel_haenszel([Table2x2(a=3, b=0, c=0, d=5)]).ror is None
+    assert mantel_haenszel([]).ror is None
+    one = mantel_haenszel([Table2x2(a=2, b=3, c=1, d=4)])
+    assert mantel_haenszel([Table2x2(a=2, b=3, c=1, d=4), Table2x2(a=0, b=0, c=0, d=0)]) == one
+    # A single stratum gives the crude ROR: 2·4 / (3·1).
+    assert one.ror == pytest.approx(8 / 3)

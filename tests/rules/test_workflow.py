@@ -16,9 +16,7 @@ FORWARD_DUE = RECEIVED + timedelta(days=15)
 
 
 def overdue(state: CaseState, at: datetime, forwarded_at: datetime | None = None) -> bool:
-    return is_overdue(
-        state=state, forwarded_at=forwarded_at, forward_due=FORWARD_DUE, triage_due=TRIAGE_DUE, at=at
-    )
+    return is_overdue(state=state, forwarded_at=forwarded_at, forward_due=FORWARD_DUE, triage_due=TRIAGE_DUE, at=at)
 
 
 def test_every_action_has_its_states_and_its_body() -> None:
