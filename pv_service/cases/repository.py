@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Row, Select, Table, delete, select, update
@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pv_service.registry.repository import patients_within_reach
 from pv_service.rules.consistency import RecordedDose
-from pv_service.rules.duplicates import ONSET_WINDOW_DAYS, ReactionKey
+from pv_service.rules.duplicates import ReactionKey
 from pv_service.storage.dialect import upsert_insert
 from pv_service.storage.models import (
     Case,
@@ -80,19 +80,14 @@ async def prescribed_products(session: AsyncSession, patient_id: int) -> frozens
 
 
 async def duplicate_candidates(
-    session: AsyncSession, patient_id: int, other_than: int | None, onsets: Sequence[date]
+    session: AsyncSession, patient_id: int, other_than: int | None
 ) -> dict[tuple[int, str], list[ReactionKey]]:
-    """The reactions of the patient's other live cases with an onset near one of ``onsets``, by (id, number)."""
-    window = timedelta(days=ONSET_WINDOW_DAYS)
+    """The reactions of the patient's other live cases, by (id, number): a patient's cases are few, and a
+    reaction without onset may match any of them (``rules.duplicates`` decides)."""
     rows = await session.execute(
         select(CaseReaction.case_id, Case.case_number, CaseReaction.code, CaseReaction.text, CaseReaction.onset_date)
         .join(Case, Case.id == CaseReaction.case_id)
-        .where(
-            Case.patient_id == patient_id,
-            Case.id != (other_than or 0),
-            Case.state != "nullified",
-            CaseReaction.onset_date.between(min(onsets) - window, max(onsets) + window),
-        )
+        .where(Case.patient_id == patient_id, Case.id != (other_than or 0), Case.state != "nullified")
     )
     by_case: dict[tuple[int, str], list[ReactionKey]] = {}
     for other_id, number, code, text, onset in rows:

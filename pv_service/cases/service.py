@@ -142,10 +142,9 @@ async def _possible_duplicates(
     session: AsyncSession, patient_id: int, case_id: int | None, assessment: Assessment
 ) -> list[tuple[int, str]]:
     """Other cases of the patient that may report the same reaction: (id, case number), by id."""
-    onsets = [r.onset_date for r in assessment.reactions if r.onset_date is not None]
-    if not onsets:
+    if not assessment.reactions:
         return []
-    candidates = await repository.duplicate_candidates(session, patient_id, case_id, onsets)
+    candidates = await repository.duplicate_candidates(session, patient_id, case_id)
     new = [ReactionKey(r.code, r.text, r.onset_date) for r in assessment.reactions]
     return sorted(other for other, keys in candidates.items() if is_possible_duplicate(new, keys))
 

@@ -476,3 +476,13 @@ async def test_the_form_definition_is_served(client: AsyncTestClient, registry: 
     assert response.status_code == 200
     paths = {f["path"] for s in response.json()["sections"] for f in s["fields"]}
     assert {"patient.registry_id", "suspect_product.code", "reactions[].onset_date"} <= paths
+
+
+async def test_a_reaction_without_onset_is_linked_to_a_case_of_the_same_code(
+    client: AsyncTestClient, registry: Tokens
+) -> None:
+    first = (await submit(client, registry, report())).json()
+    undated = report(reactions=[reaction(onset_date=None, end_date=None)])
+    second = await submit(client, registry, undated)
+    assert second.status_code == 201, second.text
+    assert second.json()["possible_duplicates"] == [{"id": first["id"], "case_number": first["case_number"]}]
