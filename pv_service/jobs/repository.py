@@ -22,6 +22,17 @@ NEWEST_ANOMALIES = Keyset((Anomaly.id,), descending=True)
 NEWEST_RUNS = Keyset((JobRun.id,), descending=True)
 
 
+def rounded_detail(value: Any) -> Any:
+    """A finding's detail as people read it: computed doses to 6 decimals (10 × 28 × 0.04 is not 11.200000000000001)."""
+    if isinstance(value, float):
+        return round(value, 6)
+    if isinstance(value, dict):
+        return {key: rounded_detail(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [rounded_detail(item) for item in value]
+    return value
+
+
 async def store_findings(session: AsyncSession, findings: Sequence[Finding], run_id: int) -> int:
     """Insert the findings not stored yet; returns how many were new. Existing ones are left as first seen."""
     unique = {f.key: f for f in findings}
@@ -44,7 +55,7 @@ async def store_findings(session: AsyncSession, findings: Sequence[Finding], run
                     "kind": f.kind,
                     "patient_id": f.patient_id,
                     "records": list(f.records),
-                    "detail": f.detail,
+                    "detail": rounded_detail(f.detail),
                     "first_seen": now,
                     "job_run_id": run_id,
                 }

@@ -21,6 +21,8 @@ class RunView(msgspec.Struct, frozen=True, kw_only=True):
     finished_at: datetime | None
     counts: dict[str, int]
     error: str | None
+    # True when the period had already been run: this is that run, not a new one (force runs it again).
+    already_done: bool = False
 
 
 class JobView(msgspec.Struct, frozen=True, kw_only=True):

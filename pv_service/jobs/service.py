@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time
 
+import msgspec
+
 from pv_service.clock import utc_now
 from pv_service.context import ServiceContext
 from pv_service.errors import MalformedRequest, NotFound, RuleViolation, StateConflict
@@ -60,7 +62,8 @@ async def start_run(
         run, created = await run_job(context, definition, period, force=force, trigger=trigger)
     except ClaimHeld as held:
         raise StateConflict(str(held)) from None
-    return run_view(run), created
+    view = run_view(run)
+    return (view, True) if created else (msgspec.structs.replace(view, already_done=True), False)
 
 
 async def list_jobs(context: ServiceContext) -> list[JobView]:

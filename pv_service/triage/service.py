@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from msgspec import UNSET
@@ -64,6 +64,9 @@ _DETAIL_FIELDS = ("reason", "message", "reply_by", "destination", "reference", "
 
 
 def _plain(value: Any) -> Any:
+    """Dates as ISO text; instants in UTC with ``Z``, as the API writes them."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
     return value.isoformat() if isinstance(value, date) else value
 
 

@@ -66,8 +66,10 @@ async def test_dose_crosscheck_stores_findings_once(
     assert {"early_refill", "quantity_above_prescribed"} <= kinds
     again = await post_run(client, registry, "dose-crosscheck", period=YESTERDAY)
     assert again.status_code == 200 and again.json()["id"] == run["id"]
+    assert again.json()["already_done"] is True and run["already_done"] is False
     forced = await post_run(client, registry, "dose-crosscheck", period=YESTERDAY, force=True)
     assert forced.status_code == 201 and forced.json()["id"] != run["id"]
+    assert forced.json()["already_done"] is False
     assert forced.json()["counts"]["new_anomalies"] == 0
     runs = (await client.get("/api/v1/jobs/dose-crosscheck/runs", headers=registry.headers(PV_STAFF))).json()["items"]
     assert [r["id"] for r in runs] == [forced.json()["id"], run["id"]]
@@ -432,3 +434,14 @@ async def test_a_digest_or_anomalies_outside_the_calendar_are_400(client: AsyncT
     since = await client.get("/api/v1/anomalies", params={"since": "0001-01-01"}, headers=staff)
     assert since.status_code == 400, since.text
     assert since.json()["errors"][0]["field"] == "since"
+
+
+def test_a_finding_detail_keeps_computed_doses_readable() -> None:
+    from pv_service.jobs.repository import rounded_detail
+
+    assert rounded_detail({"dispensed": 10 * 28 * 0.04, "steps": [0.1 + 0.2], "label": "x", "days": 28}) == {
+        "dispensed": 11.2,
+        "steps": [0.3],
+        "label": "x",
+        "days": 28,
+    }

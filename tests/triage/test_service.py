@@ -530,3 +530,12 @@ async def test_coding_a_reaction_looks_for_duplicates_again(client: AsyncTestCli
     assert coded["possible_duplicates"] == [{"id": first.id, "case_number": first.body["case_number"]}]
     detail = await client.get(f"{REPORTS}/{first.id}", headers=registry.headers(PV_STAFF))
     assert detail.json()["possible_duplicates"] == [{"id": second.id, "case_number": second.body["case_number"]}]
+
+
+async def test_the_audit_writes_instants_in_utc_with_z(client: AsyncTestClient, registry: Tokens) -> None:
+    case = await new_case(client, registry)
+    await case.must("start")
+    await case.must("forward", destination="crpv")
+    trail = await client.get(f"{REPORTS}/{case.id}/audit", headers=registry.headers(PV_STAFF))
+    forwarded = next(item for item in trail.json()["items"] if item["action"] == "case.forward")
+    assert forwarded["after"]["forwarded_at"].endswith("Z"), forwarded
