@@ -1,4 +1,5 @@
-"""The demo instance: a fresh SQLite file, a generated registry, one user and token per role."""
+"""The demo instance: a fresh SQLite file, a generated registry, cases of the last months in every state, the
+jobs run once, one user and token per role."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import uvicorn
 from pv_service.app import create_app
 from pv_service.config import Settings, sqlite_url
 from pv_service.context import open_context
+from pv_service.demo_cases import generate_cases, run_jobs_once
 from pv_service.demo_data import demo_professionals, generate_registry
 from pv_service.registry.service import import_ndjson
 from pv_service.users.service import create_user, issue_token
@@ -28,7 +30,7 @@ def _fresh_database_url(settings: Settings) -> str:
     return sqlite_url(path)
 
 
-async def _populate(settings: Settings, patients: int) -> dict[str, str]:
+async def _populate(settings: Settings, patients: int, cases: int) -> dict[str, str]:
     async with open_context(settings) as context:
         today = datetime.now(settings.zone).date()
         encoder = msgspec.json.Encoder()
@@ -44,10 +46,12 @@ async def _populate(settings: Settings, patients: int) -> dict[str, str]:
                     await create_user(session, rpps=rpps, role=role, name=DEMO_STAFF_NAMES[role], actor=DEMO_ACTOR)
                 issued = await issue_token(session, rpps=rpps, days=settings.token_days, actor=DEMO_ACTOR)
                 tokens[role] = issued.token
+        await generate_cases(context, staff_rpps=demo_professionals()["pv_staff"], count=cases)
+        await run_jobs_once(context)
         return tokens
 
 
-def prepare_demo(settings: Settings, *, patients: int) -> tuple[Settings, dict[str, str]]:
+def prepare_demo(settings: Settings, *, patients: int, cases: int = 240) -> tuple[Settings, dict[str, str]]:
     settings = replace(
         settings,
         database_url=_fresh_database_url(settings),
@@ -55,7 +59,7 @@ def prepare_demo(settings: Settings, *, patients: int) -> tuple[Settings, dict[s
         migrate_on_start=True,
     )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return settings, asyncio.run(_populate(settings, patients))
+    return settings, asyncio.run(_populate(settings, patients, cases))
 
 
 def serve(settings: Settings, *, host: str, port: int) -> None:

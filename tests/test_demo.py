@@ -42,3 +42,23 @@ def test_demo_serves_generated_registry_and_prints_working_tokens(tmp_path: Path
 
             made_up = patients("pvt_" + "A" * 43)
             assert made_up.status_code == 401, made_up.text
+
+            # PV staff open a queue, anomalies and digests with something in them.
+            staff_headers = {"Authorization": f"Bearer {tokens['pv_staff']}"}
+            queue = client.get("/api/v1/queue", params={"counts": "true"}, headers=staff_headers).json()
+            assert queue["items"] and queue["counts"]["state"].get("received"), queue["counts"]
+            every = client.get(
+                "/api/v1/queue",
+                params={"state": ["received", "in_triage", "assessed", "awaiting_follow_up", "duplicate", "closed",
+                                  "nullified"], "counts": "true", "limit": 1},
+                headers=staff_headers,
+            ).json()  # fmt: skip
+            assert set(every["counts"]["state"]) == {
+                "received", "in_triage", "assessed", "awaiting_follow_up", "duplicate", "closed", "nullified"
+            }  # fmt: skip
+            anomalies = client.get("/api/v1/anomalies", params={"limit": 500}, headers=staff_headers).json()
+            assert any(item["cases"] for item in anomalies["items"]), "no finding concerns a case"
+            digests = client.get("/api/v1/digests", headers=staff_headers).json()["items"]
+            assert len(digests) >= 4, digests
+            mine = client.get("/api/v1/reports", headers={"Authorization": f"Bearer {tokens['prescriber']}"})
+            assert mine.status_code == 200 and mine.json()["items"], mine.text
