@@ -12,9 +12,10 @@ from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins import InitPluginProtocol
 
-from pv_service.auth import UNAUTHENTICATED_PATHS, BearerTokenMiddleware
+from pv_service.auth import BEARER, UNAUTHENTICATED_PATHS, BearerTokenMiddleware
 from pv_service.config import Settings
 from pv_service.context import ServiceContext
 from pv_service.di import current_caller, service_context
@@ -81,6 +82,10 @@ class PvServicePlugin(InitPluginProtocol):
             description="Pharmacovigilance of France's medical-cannabis experimentation.",
             path="/schema",
             render_plugins=[ScalarRenderPlugin()],
+            # Every API controller declares the bearer token (SPEC §1); /health and /schema take none.
+            components=Components(
+                security_schemes={BEARER: SecurityScheme(type="http", scheme="bearer", description="pvt_… token")}
+            ),
         )
         app_config.debug = False
         return app_config

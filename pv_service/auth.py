@@ -19,6 +19,8 @@ from pv_service.users.schemas import Caller, Role
 from pv_service.users.service import authenticate
 
 UNAUTHENTICATED_PATHS = ["^/health", "^/schema"]
+# The name of the bearer-token security scheme in the OpenAPI document.
+BEARER = "BearerToken"
 
 
 def _unauthenticated(detail: str) -> Problem:

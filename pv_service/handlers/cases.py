@@ -13,7 +13,7 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody
 
-from pv_service.auth import allow
+from pv_service.auth import BEARER, allow
 from pv_service.cases import service
 from pv_service.cases.schemas import CaseAnswer, CaseDetail, CaseListItem, CaseSummary, VersionDetail, VersionRef
 from pv_service.di import Context, CurrentCaller, PageAsked
@@ -67,6 +67,7 @@ def case_and_precondition_first(*, if_match_required: bool) -> Callable[[Request
 
 class CasesController(Controller):
     path = "/api/v1/reports"
+    security = ({BEARER: []},)
     tags = ("reports",)
 
     @post(

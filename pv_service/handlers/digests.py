@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from litestar import Controller, Request, Response, get
 from litestar.params import FromPath, QueryParameter
 
-from pv_service.auth import allow
+from pv_service.auth import BEARER, allow
 from pv_service.di import Context, PageAsked
 from pv_service.digests import render, service
 from pv_service.digests.schemas import DigestEntry
@@ -34,6 +34,7 @@ def _negotiated(request: Request[Any, Any, Any], explicit: DigestFormat | None) 
 
 class DigestsController(Controller):
     path = "/api/v1/digests"
+    security = ({BEARER: []},)
     tags = ("digests",)
     guards = (allow("pv_staff"),)
 

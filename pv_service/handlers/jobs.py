@@ -7,7 +7,7 @@ from datetime import date
 from litestar import Controller, Response, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from pv_service.auth import allow
+from pv_service.auth import BEARER, allow
 from pv_service.di import Context, PageAsked
 from pv_service.errors import problem_responses
 from pv_service.jobs import service
@@ -18,6 +18,7 @@ from pv_service.rules.findings import AnomalyKind
 
 class JobsController(Controller):
     path = "/api/v1"
+    security = ({BEARER: []},)
     tags = ("jobs",)
     guards = (allow("pv_staff"),)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from litestar import Controller, Response, get
 from litestar.params import FromPath
 
+from pv_service.auth import BEARER
 from pv_service.di import Context
 from pv_service.errors import NotFound, problem_responses
 from pv_service.reference import REFERENCE_DOCUMENTS
@@ -13,6 +14,7 @@ from pv_service.reference import REFERENCE_DOCUMENTS
 
 class ReferenceController(Controller):
     path = "/api/v1"
+    security = ({BEARER: []},)
 
     @get(
         "/reference/{name:str}",

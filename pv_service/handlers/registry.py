@@ -9,7 +9,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath, JSONBody
 
-from pv_service.auth import allow
+from pv_service.auth import BEARER, allow
 from pv_service.context import ServiceContext
 from pv_service.di import Context, CurrentCaller, PageAsked
 from pv_service.errors import problem_responses
@@ -63,6 +63,7 @@ class RegistryController(Controller):
     """Reads answer within the caller's reach; each write is guarded by the one role that records it."""
 
     path = "/api/v1"
+    security = ({BEARER: []},)
     tags = ("registry",)
 
     @get("/patients", responses=problem_responses(400), summary="Patients within the caller's reach")

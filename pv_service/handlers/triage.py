@@ -8,7 +8,7 @@ from litestar import Controller, Response, get, post
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 from litestar.response import Stream
 
-from pv_service.auth import allow
+from pv_service.auth import BEARER, allow
 from pv_service.cases.schemas import CaseDetail
 from pv_service.di import Context, CurrentCaller, PageAsked
 from pv_service.errors import problem_responses
@@ -25,6 +25,7 @@ STAFF = [allow("pv_staff")]
 
 class TriageController(Controller):
     path = "/api/v1"
+    security = ({BEARER: []},)
     tags = ("triage",)
 
     @get(
