@@ -16,6 +16,7 @@ import msgspec
 
 from pv_service.rules.crosschecks import TitrationProtocol
 from pv_service.rules.doses import ProductContent, RatioClass
+from pv_service.rules.seriousness import Term
 
 REFERENCE_DOCUMENTS = ("products", "indications", "reactions", "titration-protocol")
 
@@ -70,6 +71,8 @@ class ReferenceData(msgspec.Struct, frozen=True):
     reactions: dict[str, Reaction]
     titration_protocol: TitrationProtocol
     documents: dict[str, bytes]
+    # The reactions as the seriousness rules read them, built once at load rather than per report.
+    terms: dict[str, Term]
 
 
 def schemas_root(schemas_dir: Path | None) -> Traversable:
@@ -102,4 +105,5 @@ def load_reference(schemas_dir: Path | None) -> ReferenceData:
         reactions={r.code: r for r in reactions},
         titration_protocol=protocol,
         documents=documents,
+        terms={r.code: Term(r.expected, r.important_medical_event) for r in reactions},
     )

@@ -6,7 +6,7 @@ It strings the rules together in SPEC §3's order (validity, completeness, consi
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -63,13 +63,6 @@ def reported_criteria(reaction: ReportedReaction) -> list[str]:
     return [name for name in seriousness_rules.CRITERIA if flags is not None and getattr(flags, name)]
 
 
-def vocabulary(reference: ReferenceData) -> Mapping[str, seriousness_rules.Term]:
-    return {
-        code: seriousness_rules.Term(term.expected, term.important_medical_event)
-        for code, term in reference.reactions.items()
-    }
-
-
 def check_validity(
     body: ReportBody, *, today: date, patient: ReportedPatient | None, caller_role: str, reference: ReferenceData
 ) -> list[FieldError]:
@@ -93,7 +86,7 @@ def assess(
 ) -> Assessment:
     """Assess a valid report. ``codes`` are the reactions' codes once triage's are carried over;
     ``staff_criteria``, where PV staff set a reaction's seriousness, replace the reporter's criteria."""
-    terms = vocabulary(reference)
+    terms = reference.terms
     product_code = body.suspect_product.code if body.suspect_product else None
     product = reference.products.get(product_code) if product_code else None
     ratio = product.ratio if product else None
