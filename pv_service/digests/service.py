@@ -109,14 +109,18 @@ def _stratified(
 
 
 def _pairs(
-    context: ServiceContext, products: dict[tuple[str, str], list[int]], pairs: dict[tuple[str, str, str], list[int]]
+    context: ServiceContext,
+    products: dict[tuple[str, str], list[int]],
+    pairs: dict[tuple[str, str, str], list[int]],
+    by_pair: dict[tuple[str, str], list[int]],
 ) -> list[DigestPair]:
+    """Every pair's statistics; ``products`` and ``pairs`` by indication, ``by_pair`` the same pairs summed."""
+
     def ratio(code: str) -> str:
         product = context.reference.products.get(code)
         return product.ratio if product else "unknown"
 
     by_product = _summed(products, lambda key: key[0])
-    by_pair = _summed(pairs, lambda key: (key[0], key[1]))
     levels = {
         "product": (by_product, by_pair),
         "ratio": (_summed(by_product, ratio), _summed(by_pair, lambda key: (ratio(key[0]), key[1]))),
@@ -151,9 +155,9 @@ def _pairs(
     return result
 
 
-def _rising(pairs: dict[tuple[str, str], list[int]]) -> list[RisingPair]:
+def _rising(by_pair: dict[tuple[str, str], list[int]]) -> list[RisingPair]:
     result = []
-    for (product, code), counts in sorted(_summed(pairs, lambda key: (key[0], key[1])).items()):
+    for (product, code), counts in sorted(by_pair.items()):
         this_week, previous = counts[4], counts[5 : 5 + BASELINE_WEEKS]
         judged = rise(this_week, previous)
         if judged.rising:
@@ -175,6 +179,7 @@ async def build_digest(context: ServiceContext, period: JobPeriod) -> DigestBody
     async with context.database.read_session() as session:
         totals = await repository.totals(session, bounds)
         products, pairs = await repository.pair_counts(session, bounds)
+    by_pair = _summed(pairs, lambda key: (key[0], key[1]))
     today = utc_now().astimezone(context.settings.zone).date()
     return DigestBody(
         week=period.key,
@@ -182,8 +187,8 @@ async def build_digest(context: ServiceContext, period: JobPeriod) -> DigestBody
         end=period.last.isoformat(),
         complete=period.is_complete(today),
         totals=totals,
-        pairs=_pairs(context, products, pairs),
-        rising=_rising(pairs),
+        pairs=_pairs(context, products, pairs, by_pair),
+        rising=_rising(by_pair),
     )
 
 
