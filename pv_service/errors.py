@@ -127,18 +127,6 @@ class BodyTooLarge(Problem):
         super().__init__(413, f"This body may hold at most {max_bytes} bytes.")
 
 
-def not_found(what: str = "resource") -> Problem:
-    return NotFound(what)
-
-
-def rule_violation(errors: Iterable[FieldError], detail: str = "") -> Problem:
-    return RuleViolation(errors, detail)
-
-
-def conflict(detail: str, errors: Sequence[FieldError] = ()) -> Problem:
-    return StateConflict(detail, errors)
-
-
 def bad_request(field: str, message: str) -> Problem:
     """A 400 about one query or path parameter."""
     return MalformedRequest([FieldError(field, "invalid_value", message)])

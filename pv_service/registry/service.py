@@ -15,7 +15,7 @@ import msgspec
 from sqlalchemy.exc import IntegrityError
 
 from pv_service.context import ServiceContext
-from pv_service.errors import Problem, conflict, not_found, rule_violation
+from pv_service.errors import NotFound, Problem, RuleViolation, StateConflict
 from pv_service.pagination import Page, decode_cursor, encode_cursor
 from pv_service.registry import repository
 from pv_service.registry.importer import NdjsonLines, RegistryImport
@@ -61,7 +61,7 @@ async def get_patient(context: ServiceContext, caller: Caller, registry_id: str)
     async with context.database.read_session() as session:
         patient = await repository.reachable_patient(session, caller, registry_id)
         if patient is None:
-            raise not_found("patient")
+            raise NotFound("patient")
 
         async def views(kind: RecordKind[Any], *order_by: str) -> list[Any]:
             assert kind.api is not None
@@ -96,8 +96,8 @@ def _import_record(
 
 def _refusal(refused: RecordRefused) -> Problem:
     if refused.status == 409:
-        return conflict("A record with this key already exists with other content.", refused.errors)
-    return rule_violation(refused.errors)
+        return StateConflict("A record with this key already exists with other content.", refused.errors)
+    return RuleViolation(refused.errors)
 
 
 async def add_record(
@@ -120,7 +120,7 @@ async def add_record(
     try:
         async with context.database.session() as session, session.begin():
             if registry_id is not None and await repository.reachable_patient(session, caller, registry_id) is None:
-                raise not_found("patient")
+                raise NotFound("patient")
             writer = RegistryWriter(session, reference=context.reference, settings=context.settings, actor=caller.rpps)
             try:
                 applied = await writer.apply(kind, record)
@@ -130,7 +130,7 @@ async def add_record(
             stored = await repository.stored_record(session, kind.table, kind.natural_key(applied.row))
     except IntegrityError:
         # Another writer stored a row with the same key since this one looked.
-        raise conflict(CONCURRENT_CHANGE) from None
+        raise StateConflict(CONCURRENT_CHANGE) from None
     assert stored is not None
     return record_view(api.view, stored, stored["registry_id"]), applied.outcome is Outcome.ACCEPTED
 
@@ -187,4 +187,4 @@ async def import_ndjson(
         return await job.apply(context.database, progress=_records_applied(progress, job.decoded) if progress else None)
     except IntegrityError:
         # Another import or writer stored a row with a key of this file since this one looked.
-        raise conflict(CONCURRENT_CHANGE) from None
+        raise StateConflict(CONCURRENT_CHANGE) from None
