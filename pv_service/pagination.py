@@ -68,7 +68,8 @@ def _typed(value: Any, kind: type) -> Any:
         if moment.tzinfo is None:
             raise ValueError("a cursor's instants are in UTC")
         return moment
-    if not isinstance(value, kind) or isinstance(value, bool) is not (kind is bool):
+    # bool is an int in Python, but never a cursor's number
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         raise TypeError(kind)
     if isinstance(value, int) and not MIN_KEY <= value <= MAX_KEY:
         raise ValueError("a cursor's numbers are 64-bit")

@@ -52,19 +52,23 @@ def period_containing(kind: PeriodKind, day: date) -> JobPeriod:
 FIRST_YEAR, LAST_YEAR = 2000, 2100
 
 
+def _check_year(year: int) -> None:
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise ValueError(f"dates and periods run from {FIRST_YEAR} to {LAST_YEAR}")
+
+
 def check_in_calendar(day: date) -> date:
     """``day`` itself; ValueError when it falls outside the service's calendar."""
-    if not FIRST_YEAR <= day.year <= LAST_YEAR:
-        raise ValueError(f"dates run from {FIRST_YEAR} to {LAST_YEAR}")
+    _check_year(day.year)
     return day
 
 
 def parse_period(kind: PeriodKind, text: str) -> JobPeriod:
     """The period a key names; ValueError when it is malformed, names no real day, week or month, or lies
     outside the service's calendar."""
-    year = int(text[:4]) if text[:4].isdigit() else FIRST_YEAR
-    if not FIRST_YEAR <= year <= LAST_YEAR:
-        raise ValueError(f"periods run from {FIRST_YEAR} to {LAST_YEAR}")
+    # Judged on the text's year before a date is built: year 9999's last week has no Sunday to build.
+    if text[:4].isdigit():
+        _check_year(int(text[:4]))
     return _parsed_period(kind, text)
 
 
