@@ -368,6 +368,11 @@ async def _submit(context: ServiceContext, caller: Caller, body: ReportBody, ide
     return answer
 
 
+def _audited(case: Case) -> dict[str, object]:
+    """What a follow-up's audit entry records of the case, before and after."""
+    return {"version": case.version, "state": case.state, "priority": case.priority, "serious": case.serious}
+
+
 def _with_patient(body: ReportBody, registry_id: str) -> ReportBody:
     patient = msgspec.structs.replace(body.patient, registry_id=registry_id) if body.patient else None
     return msgspec.structs.replace(body, patient=patient or ReportPatient(registry_id=registry_id))
@@ -397,7 +402,7 @@ async def follow_up(
             carried_codes(complete_body, earlier_codes),
             [r.staff_criteria for r in previous],
         )
-        before = {"version": case.version, "state": case.state, "priority": case.priority, "serious": case.serious}
+        before = _audited(case)
         case.version += 1
         case.revision += 1
         case.updated_at = received_at
@@ -417,7 +422,7 @@ async def follow_up(
             entity="case",
             entity_id=str(case.id),
             before=before,
-            after={"version": case.version, "state": case.state, "priority": case.priority, "serious": case.serious},
+            after=_audited(case),
         )
         summary = await _summary(session, case, patient.registry_id)
         return CaseAnswer(body=msgspec.json.encode(summary), etag=etag_of(case))
