@@ -1,0 +1,64 @@
+"""Translations: gettext catalogs under ``pv_service/locale``, read from their ``.po`` files at start.
+
+The English text is the message id, so English needs no catalog. Catalogs are compiled in memory on first
+use, so a checkout or an installed wheel works without a build step.
+"""
+
+from __future__ import annotations
+
+import gettext
+import io
+from functools import cache
+from importlib import resources
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import Translations
+
+from pv_service.rules.text import Text
+
+LANGUAGES = ("fr", "en")
+DOMAIN = "messages"
+
+
+@cache
+def catalog(language: str) -> gettext.NullTranslations:
+    """The translations of ``language``; English, and a language without a catalog, read the message ids."""
+    po = resources.files("pv_service.locale").joinpath(language, "LC_MESSAGES", f"{DOMAIN}.po")
+    if language == "en" or not po.is_file():
+        return gettext.NullTranslations()
+    with po.open("rb") as source:
+        compiled = io.BytesIO()
+        write_mo(compiled, read_po(source, locale=language, domain=DOMAIN))
+    compiled.seek(0)
+    return Translations(compiled, domain=DOMAIN)
+
+
+def translate(text: Text | str, language: str) -> str:
+    """``text`` in ``language``: a plain string is a message id, a ``Text`` a template with its values."""
+    if isinstance(text, Text):
+        return text.format(catalog(language).gettext(text.template))
+    return catalog(language).gettext(text)
+
+
+def preferred_language(accept_language: str | None, default: str) -> str:
+    """The language of ``LANGUAGES`` an ``Accept-Language`` header weighs most (first wins a tie), else ``default``."""
+    ranked: list[tuple[float, int, str]] = []
+    for position, item in enumerate((accept_language or "").split(",")):
+        tag, _, parameters = item.strip().partition(";")
+        language = tag.strip().lower().split("-")[0]
+        if language in LANGUAGES:
+            ranked.append((_weight(parameters), -position, language))
+    best = max(ranked, default=None)
+    return best[2] if best is not None and best[0] > 0 else default
+
+
+def _weight(parameters: str) -> float:
+    name, _, value = parameters.strip().partition("=")
+    if name.strip() != "q":
+        return 1.0
+    try:
+        weight = float(value)
+    except ValueError:
+        return 0.0
+    return weight if 0.0 <= weight <= 1.0 else 0.0
