@@ -84,8 +84,21 @@ def _snapshot(case: Case, reaction: CaseReaction | None) -> dict[str, Any]:
     return state
 
 
-def _changes(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    changed = [name for name in after if before.get(name) != after[name]]
+def _asked(action: actions.TriageAction, reaction: CaseReaction | None) -> set[str]:
+    """The reaction fields the action sets: audited even when it sets them to what they were."""
+    if reaction is None:
+        return set()
+    return {
+        f"reactions[{reaction.position}].{name}"
+        for name in _AUDITED_REACTION_FIELDS
+        if getattr(action, name, UNSET) not in (UNSET, None)
+    }
+
+
+def _changes(
+    before: dict[str, Any], after: dict[str, Any], asked: set[str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    changed = [name for name in after if before.get(name) != after[name] or name in asked]
     return {name: before.get(name) for name in changed}, {name: after[name] for name in changed}
 
 
@@ -240,7 +253,7 @@ async def apply_action(
         case.revision += 1
         case.updated_at = utc_now()
         await session.flush()
-        changed_before, changed_after = _changes(before, _snapshot(case, target))
+        changed_before, changed_after = _changes(before, _snapshot(case, target), _asked(action, target))
         await record_audit(
             session,
             actor=caller.rpps,

@@ -539,3 +539,18 @@ async def test_the_audit_writes_instants_in_utc_with_z(client: AsyncTestClient, 
     trail = await client.get(f"{REPORTS}/{case.id}/audit", headers=registry.headers(PV_STAFF))
     forwarded = next(item for item in trail.json()["items"] if item["action"] == "case.forward")
     assert forwarded["after"]["forwarded_at"].endswith("Z"), forwarded
+
+
+async def test_coding_a_reaction_to_the_code_it_has_still_audits_that_code(
+    client: AsyncTestClient, registry: Tokens
+) -> None:
+    case = await new_case(client, registry)
+    await case.must("start")
+    await case.must("code", reaction=0, code="somnolence")  # the reporter's own coding, confirmed
+    await case.must("code", reaction=0, code="dry_mouth")
+    trail = await client.get(f"{REPORTS}/{case.id}/audit", headers=registry.headers(PV_STAFF))
+    codes = [item for item in trail.json()["items"] if item["action"] == "case.code"]
+    assert [(c["before"], c["after"]) for c in codes] == [
+        ({"reactions[0].code": "somnolence"}, {"reactions[0].code": "somnolence"}),
+        ({"reactions[0].code": "somnolence"}, {"reactions[0].code": "dry_mouth"}),
+    ]
