@@ -35,9 +35,6 @@ class Period:
     def last(self) -> date:
         return self.start + timedelta(days=self.days - 1)
 
-    def contains(self, other: Period) -> bool:
-        return self.start <= other.start and other.last <= self.last
-
 
 @dataclass(frozen=True, slots=True)
 class DailyDose:
@@ -141,13 +138,15 @@ def dispensation_errors(
     errors: list[FieldError] = []
     if prescription is None:
         errors.append(FieldError("prescription_id", "unknown_reference", "No such prescription."))
-    elif not prescription.contains(supply):
+    elif not prescription.start <= supply.start <= prescription.last:
+        # A supply running past the prescription's end is what pharmacies did and the mirror keeps it: the
+        # dose cross-check flags it (supply_outside_prescription, late_presentation), SPEC §6 and §15.
         errors.append(
             FieldError(
                 "days_supply",
                 "dispensation_outside_prescription",
-                f"The supply from {supply.start.isoformat()} to {supply.last.isoformat()} must lie inside the "
-                f"prescription's period, {prescription.start.isoformat()} to {prescription.last.isoformat()}.",
+                f"A dispensation on {supply.start.isoformat()} lies outside its prescription's period, "
+                f"{prescription.start.isoformat()} to {prescription.last.isoformat()}.",
             )
         )
     if patient is not None and not weaning and _after_withdrawal(patient, supply.start):

@@ -21,7 +21,7 @@ from pv_service.jobs.periods import parse_period
 from pv_service.jobs.runner import ClaimHeld, JobDefinition, JobOutput, run_job
 from pv_service.rules.findings import Finding
 from pv_service.storage.database import Database
-from pv_service.storage.models import Anomaly, Case, Dispensation, JobClaim, JobRun
+from pv_service.storage.models import Anomaly, Case, JobClaim, JobRun
 
 YESTERDAY = (utc_now().date() - timedelta(days=2)).isoformat()
 
@@ -103,12 +103,12 @@ async def test_findings_about_a_case_are_shown_with_it(
 def narcotic_supply_registry() -> list[dict[str, Any]]:
     """On top of the small registry (RX-1: OIL-T10, secure, 2022-05-03 for 28 days; DS-1 by the usual
     pharmacist on 2022-05-03 for 28 days): a second secure prescription from 2022-05-20, first presented
-    on 2022-05-25 (5 days late, 23 days left) at another pharmacy, for the 23 days left."""
+    on 2022-05-25 (5 days late, 23 days left) at another pharmacy, for 28 days."""
     return [
         {"type": "prescription", "id": "RX-3", "registry_id": "RC-000123", "prescriber": PRESCRIBER,
          "product": "OIL-T10", "daily_thc_mg": 5.0, "daily_cbd_mg": 0.25, "start_date": "2022-05-20", "days": 28},
         {"type": "dispensation", "id": "DS-4", "prescription_id": "RX-3", "pharmacist": OTHER_PHARMACIST,
-         "date": "2022-05-25", "quantity": 14.0, "days_supply": 23},
+         "date": "2022-05-25", "quantity": 14.0, "days_supply": 28},
     ]  # fmt: skip
 
 
@@ -116,23 +116,20 @@ async def test_dose_crosscheck_finds_late_overlapping_and_multiple_pharmacy_supp
     client: AsyncTestClient, registry: Tokens, settings: Settings, database: Database
 ) -> None:
     report_ = await import_records(settings, narcotic_supply_registry())
-    assert report_.failed == 0, report_.errors
-    # 28 days supplied when 23 remain: the registry's write paths refuse a supply outside the prescription
-    # today, so the record is changed in the database (as a record kept from before that rule).
-    async with database.session() as session, session.begin():
-        await session.execute(update(Dispensation).where(Dispensation.id == "DS-4").values(days_supply=28))
+    assert report_.failed == 0, report_.errors  # 28 days supplied when 23 remain: mirrored, then flagged
     created = await client.post("/api/v1/reports", json=report(), headers=registry.headers(PRESCRIBER))
     assert created.status_code == 201, created.text
     run = await post_run(client, registry, "dose-crosscheck", period=YESTERDAY)
     assert run.status_code == 201 and run.json()["status"] == "succeeded", run.text
     items = (await client.get("/api/v1/anomalies", headers=registry.headers(PV_STAFF))).json()["items"]
-    narcotic = {"late_presentation", "overlapping_prescriptions", "multiple_pharmacies"}
+    narcotic = {"late_presentation", "overlapping_prescriptions", "multiple_pharmacies", "supply_outside_prescription"}
     found = sorted((a["kind"], a["records"], a["cases"]) for a in items if a["kind"] in narcotic)
     case_id = created.json()["id"]
     assert found == [
         ("late_presentation", ["RX-3", "DS-4"], [case_id]),
         ("multiple_pharmacies", ["DS-1", "DS-4"], [case_id]),
         ("overlapping_prescriptions", ["RX-1", "RX-3"], [case_id]),
+        ("supply_outside_prescription", ["RX-3", "DS-4"], [case_id]),
     ]
     forced = await post_run(client, registry, "dose-crosscheck", period=YESTERDAY, force=True)
     assert forced.json()["counts"]["new_anomalies"] == 0

@@ -255,12 +255,22 @@ async def test_dispensation_inside_its_prescription_is_accepted(client: AsyncTes
     assert response.json()["registry_id"] == "RC-000123"
 
 
-async def test_dispensation_past_its_prescription_is_refused(client: AsyncTestClient, registry: Tokens) -> None:
+async def test_dispensation_dated_after_its_prescription_is_refused(client: AsyncTestClient, registry: Tokens) -> None:
     response = await client.post(
-        DISPENSATIONS, json=dispensation(date="2022-05-25", days_supply=7), headers=registry.headers(PHARMACIST)
+        DISPENSATIONS, json=dispensation(date="2022-05-31", days_supply=7), headers=registry.headers(PHARMACIST)
     )
     assert response.status_code == 422
     assert codes(response) == [("days_supply", "dispensation_outside_prescription")]
+
+
+async def test_a_supply_running_past_its_prescription_is_kept_for_the_cross_check(
+    client: AsyncTestClient, registry: Tokens
+) -> None:
+    """What the pharmacy supplied is mirrored as it happened; the dose cross-check flags it (SPEC §15)."""
+    response = await client.post(
+        DISPENSATIONS, json=dispensation(date="2022-05-25", days_supply=7), headers=registry.headers(PHARMACIST)
+    )
+    assert response.status_code == 201, response.text
 
 
 async def test_dispensation_before_its_prescription_is_refused(client: AsyncTestClient, registry: Tokens) -> None:

@@ -91,7 +91,7 @@ async def test_changed_record_is_updated_and_audited(settings: Settings, databas
           "product": "FLOWER-T18", "daily_thc_mg": 5.0, "daily_cbd_mg": 0.3, "start_date": "2022-06-01", "days": 30},
          "days", "duration_exceeds_28_days"),
         ({"type": "dispensation", "id": "DS-9", "prescription_id": "RX-1", "pharmacist": "10000000017",
-          "date": "2022-05-29", "quantity": 2.0, "days_supply": 3}, "days_supply", "dispensation_outside_prescription"),
+          "date": "2022-05-31", "quantity": 2.0, "days_supply": 3}, "days_supply", "dispensation_outside_prescription"),
     ],
 )  # fmt: skip
 async def test_each_bad_line_fails_alone_with_its_reason(
