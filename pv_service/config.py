@@ -37,6 +37,8 @@ class Settings:
     inclusion_cutoff: date = field(default=date(2024, 3, 27), metadata=_env("PV_INCLUSION_CUTOFF"))
     # Unset while the experimentation runs: retention removes nothing and writes stay open.
     experimentation_end: date | None = field(default=None, metadata=_env("PV_EXPERIMENTATION_END"))
+    # Registry records other than cases are deleted this many years after their patient's pseudonymisation.
+    retention_records_years: int = field(default=10, metadata=_env("PV_RETENTION_RECORDS_YEARS"))
     max_body_bytes: int = field(default=1024 * 1024, metadata=_env("PV_MAX_BODY_BYTES"))
     import_max_bytes: int = field(default=256 * 1024 * 1024, metadata=_env("PV_IMPORT_MAX_BYTES"))
     token_days: int = field(default=90, metadata=_env("PV_TOKEN_DAYS"))

@@ -3,8 +3,10 @@
 Once that date has passed, each patient's registry id becomes a random pseudonym, the birth year a 5-year
 band, the named doctor and pharmacist are dropped — and so in every copy (SPEC §15): the stored case
 versions, the audit entries about the patient and its records; the idempotency records of its cases,
-which replay a whole answer, are removed. Cases are never deleted. With no experimentation end set,
-nothing changes.
+which replay a whole answer, are removed. ``PV_RETENTION_RECORDS_YEARS`` after a patient's
+pseudonymisation, its registry records other than cases (prescriptions, dispensations, titration steps,
+consultations, withdrawal) are deleted. Cases are never deleted. With no experimentation end set, nothing
+changes.
 """
 
 from __future__ import annotations
@@ -20,17 +22,46 @@ from pv_service.clock import utc_now
 from pv_service.context import ServiceContext
 from pv_service.jobs.periods import JobPeriod
 from pv_service.jobs.runner import JobOutput
-from pv_service.storage.models import AuditEntry, Case, CaseVersion, IdempotencyKey, Patient
+from pv_service.storage.models import (
+    AuditEntry,
+    Case,
+    CaseVersion,
+    Consultation,
+    Dispensation,
+    IdempotencyKey,
+    Patient,
+    Prescription,
+    TitrationStep,
+    Withdrawal,
+)
 
 RETENTION_YEARS = 2
 BIRTH_YEAR_BAND = 5
 
 
-def retention_date(experimentation_end: date) -> date:
+def _years_after(day: date, years: int) -> date:
     try:
-        return experimentation_end.replace(year=experimentation_end.year + RETENTION_YEARS)
+        return day.replace(year=day.year + years)
     except ValueError:  # 29 February
-        return experimentation_end.replace(year=experimentation_end.year + RETENTION_YEARS, day=28)
+        return day.replace(year=day.year + years, day=28)
+
+
+def retention_date(experimentation_end: date) -> date:
+    return _years_after(experimentation_end, RETENTION_YEARS)
+
+
+# Children before parents: dispensations refer to prescriptions.
+REGISTRY_RECORDS = (Dispensation, Prescription, TitrationStep, Consultation, Withdrawal)
+
+
+async def _delete_pseudonymised_records(session: AsyncSession) -> int:
+    """The registry records of pseudonymised patients; their cases stay."""
+    old_patients = select(Patient.id).where(Patient.pseudonymised_at.is_not(None))
+    deleted = 0
+    for model in REGISTRY_RECORDS:
+        result = await session.execute(delete(model).where(model.patient_id.in_(old_patients)))
+        deleted += result.rowcount or 0
+    return deleted
 
 
 def _pseudonymised_body(body: dict[str, Any], pseudonym: str) -> dict[str, Any]:
@@ -80,6 +111,11 @@ async def _pseudonymise_audit(session: AsyncSession, registry_id: str, pseudonym
 async def retention(context: ServiceContext, period: JobPeriod) -> JobOutput:
     end = context.settings.experimentation_end
     due = end is not None and retention_date(end) <= period.last
+    # Pseudonymisation happens in the month of the retention date: the records go N years after it.
+    records_due = (
+        end is not None
+        and _years_after(retention_date(end), context.settings.retention_records_years) <= period.last
+    )
     patients: list[tuple[int, str, int | None]] = []
     if due:
         async with context.database.read_session() as session:
@@ -116,6 +152,7 @@ async def retention(context: ServiceContext, period: JobPeriod) -> JobOutput:
             removed = await session.execute(delete(IdempotencyKey).where(IdempotencyKey.case_id.in_(of_patient)))
             counts["idempotency_records_removed"] += removed.rowcount or 0
             counts["audit_entries_pseudonymised"] += await _pseudonymise_audit(session, registry_id, pseudonym)
+        counts["registry_records_deleted"] = await _delete_pseudonymised_records(session) if records_due else 0
         return {"patients_pseudonymised": len(patients), **counts}
 
     return JobOutput(write=write)

@@ -245,6 +245,42 @@ async def test_retention_pseudonymises_only_after_two_years(
         assert await session.scalar(select(func.count()).select_from(Case)) == 1  # cases are never deleted
 
 
+async def test_registry_records_are_deleted_ten_years_after_pseudonymisation_and_cases_stay(
+    registry: Tokens, settings: Settings, database: Database
+) -> None:
+    from pv_service.app import create_app
+    from pv_service.jobs.catalogue import JOBS_BY_NAME
+    from pv_service.storage.models import Consultation, Dispensation, Patient, Prescription, TitrationStep
+
+    retention = JOBS_BY_NAME["retention"]
+    context = context_for(replace(settings, experimentation_end=date(2024, 6, 30)))
+    records = (Prescription, Dispensation, TitrationStep, Consultation)
+
+    async def registry_rows() -> int:
+        async with database.read_session() as session:
+            return sum([await session.scalar(select(func.count()).select_from(m)) or 0 for m in records])
+
+    try:
+        async with AsyncTestClient(app=create_app(context.settings)) as c:
+            assert (
+                await c.post("/api/v1/reports", json=report(), headers=registry.headers(PRESCRIBER))
+            ).status_code == 201
+        pseudonymised, _ = await run_job(context, retention, parse_period("month", "2026-06"))
+        assert pseudonymised.counts["registry_records_deleted"] == 0
+        before = await registry_rows()
+        nine_years, _ = await run_job(context, retention, parse_period("month", "2036-05"))
+        assert nine_years.counts["registry_records_deleted"] == 0 and await registry_rows() == before > 0
+        ten_years, _ = await run_job(context, retention, parse_period("month", "2036-06"))
+        assert ten_years.status == "succeeded", ten_years.error
+        assert ten_years.counts["registry_records_deleted"] == before
+    finally:
+        await context.database.dispose()
+    assert await registry_rows() == 0
+    async with database.read_session() as session:
+        assert await session.scalar(select(func.count()).select_from(Case)) == 1
+        assert await session.scalar(select(func.count()).select_from(Patient)) == 2  # pseudonymised, kept
+
+
 async def test_after_retention_no_table_holds_an_identifying_value_of_a_retained_patient(
     registry: Tokens, settings: Settings, database: Database
 ) -> None:
