@@ -30,7 +30,7 @@ from pv_service.cases.schemas import (
 )
 from pv_service.clock import utc_now
 from pv_service.context import ServiceContext
-from pv_service.errors import IfMatchRequired, NotFound, RuleViolation, StaleCase, StateConflict
+from pv_service.errors import IfMatchRequired, NotFound, RuleViolation, StaleCase, StateConflict, render
 from pv_service.jobs.repository import findings_for_case
 from pv_service.pagination import MAX_KEY, Keyset, Page
 from pv_service.registry.repository import reachable_patient
@@ -41,6 +41,7 @@ from pv_service.rules.duplicates import ReactionKey, is_possible_duplicate
 from pv_service.rules.field_error import FieldError
 from pv_service.rules.report_body import ReportBody, ReportPatient
 from pv_service.rules.report_checks import ReportedPatient, carried_codes, earliest_onset, follow_up_errors
+from pv_service.rules.text import Text
 from pv_service.rules.workflow import REOPENED_BY_FOLLOW_UP
 from pv_service.storage.models import Case, CaseReaction, CaseVersion, IdempotencyKey, Patient
 from pv_service.users.schemas import Caller
@@ -172,7 +173,10 @@ def _apply_assessment(case: Case, assessment: Assessment, received_at: datetime)
     case.forward_due = due.forward_due
     case.completeness = assessment.completeness
     case.missing = assessment.missing
-    case.warnings = [{"field": w.field, "code": w.code, "message": w.message} for w in assessment.warnings]
+    # Stored with the case, so written once, in English.
+    case.warnings = [
+        {"field": w.field, "code": w.code, "message": render(w.message, "en")} for w in assessment.warnings
+    ]
 
 
 def _store_reactions(
@@ -286,7 +290,7 @@ async def _replay(
         return None
     if stored.body_hash != _body_hash(body):
         raise RuleViolation(
-            [FieldError("Idempotency-Key", "idempotency_key_reused", "This key was used with another report.")]
+            [FieldError("Idempotency-Key", "idempotency_key_reused", Text("This key was used with another report."))]
         )
     return CaseAnswer(body=stored.response, etag=stored.etag)
 
@@ -386,7 +390,7 @@ async def follow_up(
         case = await reachable_case(session, caller, case_id, lock=True)
         check_if_match(case, if_match, required=False)
         if case.state == "nullified":
-            raise StateConflict("A nullified case takes no follow-up.")
+            raise StateConflict(Text("A nullified case takes no follow-up."))
         patient = await repository.patient_of(session, case)
         previous = await repository.reactions_of(session, case.id)
         complete_body = body if _registry_id(body) else _with_patient(body, patient.registry_id)

@@ -24,11 +24,12 @@ from pv_service.digests import repository
 from pv_service.digests.repository import DigestBounds
 from pv_service.digests.schemas import DigestBody, DigestEntry, DigestPair, RisingPair
 from pv_service.errors import MalformedRequest, NotFound
-from pv_service.jobs.periods import JobPeriod, parse_period, period_containing
+from pv_service.jobs.periods import FIRST_YEAR, LAST_YEAR, JobPeriod, parse_period, period_containing
 from pv_service.jobs.runner import JobOutput
 from pv_service.pagination import Page
 from pv_service.rules.disproportionality import MantelHaenszel, Table2x2, mantel_haenszel, measure, rise
 from pv_service.rules.field_error import FieldError
+from pv_service.rules.text import Text
 
 BASELINE_WEEKS = 12
 # Ratio-class pairs are not stratified.
@@ -210,8 +211,12 @@ async def weekly_signal_digest(context: ServiceContext, period: JobPeriod) -> Jo
 async def get_digest(context: ServiceContext, week: str) -> DigestBody:
     try:
         period = parse_period("week", week)
-    except ValueError as exc:
-        raise MalformedRequest([FieldError("week", "invalid_value", str(exc))]) from None
+    except ValueError:
+        written = Text(
+            "A week is written YYYY-Www, for example 2026-W47, in the years {first} to {last}.",
+            {"first": str(FIRST_YEAR), "last": str(LAST_YEAR)},
+        )
+        raise MalformedRequest([FieldError("week", "invalid_value", written)]) from None
     today = utc_now().astimezone(context.settings.zone).date()
     if period.key == period_containing("week", today).key:
         return await build_digest(context, period)

@@ -13,12 +13,13 @@ from pv_service.context import ServiceContext
 from pv_service.errors import MalformedRequest, NotFound, RuleViolation, StateConflict
 from pv_service.jobs import repository
 from pv_service.jobs.catalogue import JOBS, JOBS_BY_NAME
-from pv_service.jobs.periods import check_in_calendar, latest_complete, parse_period
+from pv_service.jobs.periods import FIRST_YEAR, LAST_YEAR, PeriodKind, check_in_calendar, latest_complete, parse_period
 from pv_service.jobs.runner import ClaimHeld, JobDefinition, Trigger, run_job
 from pv_service.jobs.scheduling import cron_trigger
 from pv_service.jobs.schemas import AnomalyView, JobView, RunView
 from pv_service.pagination import Page
 from pv_service.rules.field_error import FieldError
+from pv_service.rules.text import Text
 from pv_service.storage.models import JobRun
 
 
@@ -34,6 +35,15 @@ def run_view(run: JobRun) -> RunView:
         counts=run.counts,
         error=run.error,
     )
+
+
+# How a period is written, said whichever way a key was refused (its shape, or a year outside the calendar).
+CALENDAR = {"first": str(FIRST_YEAR), "last": str(LAST_YEAR)}
+PERIOD_WRITTEN: dict[PeriodKind, Text] = {
+    "week": Text("A week is written YYYY-Www, for example 2026-W47, in the years {first} to {last}.", CALENDAR),
+    "month": Text("A month is written YYYY-MM, in the years {first} to {last}.", CALENDAR),
+    "day": Text("A day is written YYYY-MM-DD, in the years {first} to {last}.", CALENDAR),
+}
 
 
 def job_named(name: str) -> JobDefinition:
@@ -54,14 +64,16 @@ async def start_run(
     else:
         try:
             period = parse_period(definition.period_kind, period_key)
-        except ValueError as exc:
-            raise MalformedRequest([FieldError("period", "invalid_value", str(exc))]) from None
+        except ValueError:
+            written = PERIOD_WRITTEN[definition.period_kind]
+            raise MalformedRequest([FieldError("period", "invalid_value", written)]) from None
     if not period.is_complete(today):
-        raise RuleViolation([FieldError("period", "period_incomplete", f"{period.key} is not over yet.")])
+        not_over = Text("The period {period} is not over yet.", {"period": period.key})
+        raise RuleViolation([FieldError("period", "period_incomplete", not_over)])
     try:
         run, created = await run_job(context, definition, period, force=force, trigger=trigger)
-    except ClaimHeld as held:
-        raise StateConflict(str(held)) from None
+    except ClaimHeld:
+        raise StateConflict(Text("This period's run is under way on another instance; try again later.")) from None
     view = run_view(run)
     return (view, True) if created else (msgspec.structs.replace(view, already_done=True), False)
 
@@ -104,8 +116,9 @@ async def list_anomalies(
     if since is not None:
         try:
             check_in_calendar(since)
-        except ValueError as exc:
-            raise MalformedRequest([FieldError("since", "out_of_range", str(exc))]) from None
+        except ValueError:
+            outside = Text("Dates run from {first} to {last}.", CALENDAR)
+            raise MalformedRequest([FieldError("since", "out_of_range", outside)]) from None
     start = datetime.combine(since, time(0), tzinfo=context.settings.zone).astimezone(UTC) if since else None
     query = repository.NEWEST_ANOMALIES.query(repository.anomalies_query(kinds, patient, start), cursor, limit)
     async with context.database.read_session() as session:

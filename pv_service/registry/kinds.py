@@ -44,6 +44,7 @@ from pv_service.registry.schemas import (
 from pv_service.rules import registry as rules
 from pv_service.rules.field_error import FieldError
 from pv_service.rules.rpps import rpps_error
+from pv_service.rules.text import Text
 from pv_service.storage.models import (
     Base,
     Consultation,
@@ -157,7 +158,7 @@ class RecordKind(Generic[R]):
     def errors(self, record: R, mirror: Mirror) -> list[FieldError]:
         """Every broken rule, in the record's field order; an unknown patient alone."""
         if self.patient is not None and patient_named(mirror, getattr(record, self.patient)) is None:
-            return [FieldError(self.patient, "unknown_reference", "No such patient.")]
+            return [FieldError(self.patient, "unknown_reference", Text("No such patient."))]
         errors = [
             error
             for field, role in self.professionals
@@ -198,7 +199,10 @@ def _professional_errors(mirror: Mirror, field: str, rpps: str | None, role: str
     invalid = rpps_error(field, rpps)
     if invalid is not None:
         return [invalid]
-    return [FieldError(field, "unknown_reference", f"No {role} with RPPS {rpps}.")]
+    unknown = Text(
+        "No prescriber with RPPS {rpps}." if role == "prescriber" else "No pharmacist with RPPS {rpps}.", {"rpps": rpps}
+    )
+    return [FieldError(field, "unknown_reference", unknown)]
 
 
 def _patient_facts(mirror: Mirror, record: Any) -> rules.PatientFacts:
@@ -230,12 +234,12 @@ PROFESSIONALS: RecordKind[ProfessionalRecord] = RecordKind(
 def _patient_check(record: PatientRecord, mirror: Mirror) -> list[FieldError]:
     errors = []
     if record.indication not in mirror.reference.indications:
-        errors.append(FieldError("indication", "invalid_value", "Not one of the five indications."))
+        errors.append(FieldError("indication", "invalid_value", Text("Not one of the five indications.")))
     errors += rules.inclusion_errors(
         record.inclusion_date, start=mirror.settings.experimentation_start, cutoff=mirror.settings.inclusion_cutoff
     )
     if not record.registry_consent:
-        errors.append(FieldError("registry_consent", "invalid_value", "Registry consent is required."))
+        errors.append(FieldError("registry_consent", "invalid_value", Text("Registry consent is required.")))
     return errors
 
 

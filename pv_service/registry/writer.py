@@ -23,6 +23,7 @@ from pv_service.registry import repository
 from pv_service.registry.kinds import KINDS, PATIENTS, PRESCRIPTIONS, PROFESSIONALS, WITHDRAWALS, RecordKind
 from pv_service.registry.mirror import Mirror, Row
 from pv_service.rules.field_error import FieldError
+from pv_service.rules.text import Text
 
 
 class Outcome(Enum):
@@ -41,7 +42,7 @@ class RecordRefused(Exception):
     """A record that breaks a rule (422) or, on the API, changes an existing one (409)."""
 
     def __init__(self, errors: list[FieldError], status: int = 422) -> None:
-        super().__init__("; ".join(e.message for e in errors))
+        super().__init__("; ".join(str(e.message) for e in errors))
         self.errors = errors
         self.status = status
 
@@ -133,7 +134,11 @@ class RegistryWriter:
         if not self.update_existing:
             raise RecordRefused(
                 [
-                    FieldError(name, "invalid_value", f"A {kind.tag} with this key already exists with another {name}.")
+                    FieldError(
+                        name,
+                        "invalid_value",
+                        Text("A record with this key already exists with another '{field}'.", {"field": name}),
+                    )
                     for name in changed
                 ],
                 status=409,

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from pv_service.rules.doses import ProductContent, compared_on_cbd
 from pv_service.rules.field_error import FieldError
+from pv_service.rules.text import Text
 
 # Relative gap between a reported and a recorded daily dose worth a warning.
 DOSE_TOLERANCE = 0.25
@@ -35,7 +36,9 @@ def consistency_warnings(
     warnings = []
     if product_code and product_code not in prescribed_products:
         warnings.append(
-            FieldError("suspect_product.code", "product_not_prescribed", "No prescription of this product is recorded.")
+            FieldError(
+                "suspect_product.code", "product_not_prescribed", Text("No prescription of this product is recorded.")
+            )
         )
     on_cbd = content is not None and compared_on_cbd(content)
     field = "suspect_product.daily_cbd_mg" if on_cbd else "suspect_product.daily_thc_mg"
@@ -49,7 +52,10 @@ def consistency_warnings(
                 FieldError(
                     field,
                     "dose_differs_from_titration",
-                    f"Reported {reported:g} mg/day; the latest titration step records {recorded:g} mg/day.",
+                    Text(
+                        "Reported {reported} mg/day; the latest titration step records {recorded} mg/day.",
+                        {"reported": float(reported), "recorded": float(recorded)},
+                    ),
                 )
             )
     if dispensed is not None:
@@ -59,7 +65,10 @@ def consistency_warnings(
                 FieldError(
                     field,
                     "dose_above_dispensed",
-                    f"Reported {reported:g} mg/day; the latest dispensation supplies about {supplied:.1f} mg/day.",
+                    Text(
+                        "Reported {reported} mg/day; the latest dispensation supplies about {supplied} mg/day.",
+                        {"reported": float(reported), "supplied": round(supplied, 1)},
+                    ),
                 )
             )
     return warnings

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pv_service.rules.text import Text
+
 
 @dataclass(frozen=True, slots=True)
 class FieldError:
+    """``message`` is a ``Text`` the answering boundary translates (or a fixed string); ``field`` and ``code``
+    never change with the language."""
+
     field: str
     code: str
-    message: str
+    message: Text | str

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Literal
 
 from pv_service.rules.field_error import FieldError
+from pv_service.rules.text import Text
 
 IdentifierKind = Literal["nir", "phone", "email"]
 _SEP = r"[ .\-]?"
@@ -34,7 +36,11 @@ _PHONE = re.compile(
     r"(?![ .\-/]?\d)"
 )
 _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
-_LABELS = {"nir": "a social-security number (NIR)", "phone": "a phone number", "email": "an e-mail address"}
+_FOUND = {
+    "nir": Text("'{field}' seems to contain a social-security number (NIR); remove identifying data from free texts."),
+    "phone": Text("'{field}' seems to contain a phone number; remove identifying data from free texts."),
+    "email": Text("'{field}' seems to contain an e-mail address; remove identifying data from free texts."),
+}
 
 
 def nir_key_is_valid(body13: str, key: str) -> bool:
@@ -67,11 +73,5 @@ def personal_identifier_errors(texts: Iterable[tuple[str, str | None]]) -> list[
     for field, text in texts:
         kind = find_personal_identifier(text) if text else None
         if kind is not None:
-            errors.append(
-                FieldError(
-                    field,
-                    "personal_identifier",
-                    f"'{field}' seems to contain {_LABELS[kind]}; remove identifying data from free texts.",
-                )
-            )
+            errors.append(FieldError(field, "personal_identifier", replace(_FOUND[kind], values={"field": field})))
     return errors

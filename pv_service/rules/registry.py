@@ -6,10 +6,11 @@ same checks run on the API and on the bulk import.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 from pv_service.rules.field_error import FieldError
+from pv_service.rules.text import Text
 
 # Above 0.3 % THC a medicine goes on a secure (tamper-proof) prescription of at most 28 days.
 SECURE_THC_PERCENT = 0.3
@@ -62,7 +63,10 @@ def inclusion_errors(inclusion_date: date, *, start: date, cutoff: date) -> list
         FieldError(
             "inclusion_date",
             "outside_inclusion_window",
-            f"Inclusion must fall on or after {start.isoformat()} and before {cutoff.isoformat()}.",
+            Text(
+                "Inclusion must fall on or after {start} and before {cutoff}.",
+                {"start": start.isoformat(), "cutoff": cutoff.isoformat()},
+            ),
         )
     ]
 
@@ -71,20 +75,36 @@ def _after_withdrawal(patient: PatientFacts, on: date) -> bool:
     return patient.withdrawal_date is not None and on >= patient.withdrawal_date
 
 
+# What a withdrawn patient may still receive, by the kind of record refused.
+_STILL_ACCEPTED = {
+    "prescriptions": Text(
+        "The patient withdrew on {withdrawal}: only adverse-event reports and weaning prescriptions are accepted."
+    ),
+    "dispensations": Text(
+        "The patient withdrew on {withdrawal}: only adverse-event reports and weaning dispensations are accepted."
+    ),
+    "titration_steps": Text(
+        "The patient withdrew on {withdrawal}: only adverse-event reports and weaning titration steps (lower than "
+        "the previous one) are accepted."
+    ),
+    "records": Text(
+        "The patient withdrew on {withdrawal}: only adverse-event reports and weaning records are accepted."
+    ),
+}
+
+
 def _withdrawn_error(field: str, patient: PatientFacts, what: str) -> FieldError:
     withdrawn = patient.withdrawal_date.isoformat() if patient.withdrawal_date else ""
-    return FieldError(
-        field,
-        "patient_withdrawn",
-        f"The patient withdrew on {withdrawn}: only adverse-event reports and weaning {what} are accepted.",
-    )
+    return FieldError(field, "patient_withdrawn", replace(_STILL_ACCEPTED[what], values={"withdrawal": withdrawn}))
 
 
 def _ended_error(field: str, on: date, experimentation_end: date | None) -> list[FieldError]:
     if experimentation_end is not None and on > experimentation_end:
         return [
             FieldError(
-                field, "experimentation_ended", f"The experimentation ended on {experimentation_end.isoformat()}."
+                field,
+                "experimentation_ended",
+                Text("The experimentation ended on {end}.", {"end": experimentation_end.isoformat()}),
             )
         ]
     return []
@@ -101,24 +121,23 @@ def prescription_errors(
 ) -> list[FieldError]:
     errors: list[FieldError] = []
     if product_thc_percent is None:
-        errors.append(FieldError("product", "unknown_product", "The product is not in the catalogue."))
+        errors.append(FieldError("product", "unknown_product", Text("The product is not in the catalogue.")))
     else:
         secure = requires_secure_prescription(product_thc_percent)
         if declared_secure is not None and declared_secure != secure:
-            kind = "secure" if secure else "simple"
-            errors.append(
-                FieldError(
-                    "secure",
-                    "secure_mismatch",
-                    f"This product ({product_thc_percent} % THC) takes a {kind} prescription.",
-                )
+            takes = Text(
+                "This product ({thc_percent} % THC) takes a secure prescription."
+                if secure
+                else "This product ({thc_percent} % THC) takes a simple prescription.",
+                {"thc_percent": product_thc_percent},
             )
+            errors.append(FieldError("secure", "secure_mismatch", takes))
         if secure and period.days > SECURE_MAX_DAYS:
             errors.append(
                 FieldError(
                     "days",
                     "duration_exceeds_28_days",
-                    f"A secure prescription covers at most {SECURE_MAX_DAYS} days.",
+                    Text("A secure prescription covers at most {days} days.", {"days": SECURE_MAX_DAYS}),
                 )
             )
     if not weaning and _after_withdrawal(patient, period.start):
@@ -137,7 +156,7 @@ def dispensation_errors(
 ) -> list[FieldError]:
     errors: list[FieldError] = []
     if prescription is None:
-        errors.append(FieldError("prescription_id", "unknown_reference", "No such prescription."))
+        errors.append(FieldError("prescription_id", "unknown_reference", Text("No such prescription.")))
     elif not prescription.start <= supply.start <= prescription.last:
         # A supply running past the prescription's end is what pharmacies did and the mirror keeps it: the
         # dose cross-check flags it (supply_outside_prescription, late_presentation), SPEC §6 and §15.
@@ -145,8 +164,14 @@ def dispensation_errors(
             FieldError(
                 "days_supply",
                 "dispensation_outside_prescription",
-                f"A dispensation on {supply.start.isoformat()} lies outside its prescription's period, "
-                f"{prescription.start.isoformat()} to {prescription.last.isoformat()}.",
+                Text(
+                    "A dispensation on {date} lies outside its prescription's period, {start} to {last}.",
+                    {
+                        "date": supply.start.isoformat(),
+                        "start": prescription.start.isoformat(),
+                        "last": prescription.last.isoformat(),
+                    },
+                ),
             )
         )
     if patient is not None and not weaning and _after_withdrawal(patient, supply.start):
@@ -160,14 +185,14 @@ def titration_step_errors(
 ) -> list[FieldError]:
     """After withdrawal, a step must lower the dose: the seed forbids an abrupt stop, not weaning."""
     if _after_withdrawal(patient, on) and (previous is None or not dose.is_lower_than(previous)):
-        return [_withdrawn_error("daily_thc_mg", patient, "titration steps (lower than the previous one)")]
+        return [_withdrawn_error("daily_thc_mg", patient, "titration_steps")]
     return []
 
 
 def consultation_errors(*, on: date, kind: str, month: int | None, patient: PatientFacts) -> list[FieldError]:
     errors: list[FieldError] = []
     if kind == "simple" and month is not None:
-        errors.append(FieldError("month", "invalid_value", "Only complex consultations carry a month (M1…M30)."))
+        errors.append(FieldError("month", "invalid_value", Text("Only complex consultations carry a month (M1…M30).")))
     if _after_withdrawal(patient, on):
         errors.append(_withdrawn_error("date", patient, "records"))
     return errors
@@ -176,14 +201,16 @@ def consultation_errors(*, on: date, kind: str, month: int | None, patient: Pati
 def record_date_errors(field: str, on: date, *, today: date, patient: PatientFacts | None) -> list[FieldError]:
     """SPEC §15: no registry record is dated in the future nor before its patient's inclusion."""
     if on > today:
-        return [FieldError(field, "future_date", f"'{field}' ({on.isoformat()}) is in the future.")]
+        return [FieldError(field, "future_date", Text("The date {date} is in the future.", {"date": on.isoformat()}))]
     if patient is not None and on < patient.inclusion_date:
         return [
             FieldError(
                 field,
                 "before_inclusion",
-                f"'{field}' ({on.isoformat()}) precedes the patient's inclusion "
-                f"({patient.inclusion_date.isoformat()}).",
+                Text(
+                    "The date {date} precedes the patient's inclusion ({inclusion}).",
+                    {"date": on.isoformat(), "inclusion": patient.inclusion_date.isoformat()},
+                ),
             )
         ]
     return []

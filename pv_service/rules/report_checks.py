@@ -14,6 +14,7 @@ from datetime import date
 from pv_service.rules.field_error import FieldError
 from pv_service.rules.personal_identifiers import personal_identifier_errors
 from pv_service.rules.report_body import ReportBody
+from pv_service.rules.text import Text
 
 PROFESSION_OF_ROLE = {"prescriber": "physician", "pharmacist": "pharmacist"}
 # Age bounds outside which a pregnancy is implausible (SPEC §14).
@@ -49,21 +50,27 @@ def missing_elements(body: ReportBody) -> list[FieldError]:
     """The four elements of a valid case (ICH E2D); the reporter comes from the token."""
     errors = []
     if body.patient is None:
-        errors.append(FieldError("patient", "missing_element", "A valid case needs an identifiable patient."))
+        errors.append(FieldError("patient", "missing_element", Text("A valid case needs an identifiable patient.")))
     elif _blank(body.patient.registry_id):
-        errors.append(FieldError("patient.registry_id", "missing_element", "The patient's registry id is required."))
+        errors.append(
+            FieldError("patient.registry_id", "missing_element", Text("The patient's registry id is required."))
+        )
     if body.suspect_product is None:
-        errors.append(FieldError("suspect_product", "missing_element", "A valid case needs a suspect product."))
+        errors.append(FieldError("suspect_product", "missing_element", Text("A valid case needs a suspect product.")))
     elif _blank(body.suspect_product.code):
-        errors.append(FieldError("suspect_product.code", "missing_element", "The suspect product's code is required."))
+        errors.append(
+            FieldError("suspect_product.code", "missing_element", Text("The suspect product's code is required."))
+        )
     if not body.reactions and not body.special_situations:
         errors.append(
-            FieldError("reactions", "missing_element", "A valid case needs an adverse reaction or a special situation.")
+            FieldError(
+                "reactions", "missing_element", Text("A valid case needs an adverse reaction or a special situation.")
+            )
         )
     for index, reaction in enumerate(body.reactions or []):
         if _blank(reaction.text) and _blank(reaction.code):
             errors.append(
-                FieldError(f"reactions[{index}]", "missing_element", "A reaction needs its text or its code.")
+                FieldError(f"reactions[{index}]", "missing_element", Text("A reaction needs its text or its code."))
             )
     return errors
 
@@ -78,7 +85,7 @@ def _date_errors(body: ReportBody, today: date, patient: ReportedPatient | None)
             (f"reactions[{index}].end_date", reaction.end_date),
         ]
     errors += [
-        FieldError(field, "future_date", f"'{field}' is in the future.")
+        FieldError(field, "future_date", Text("The date {date} is in the future.", {"date": value.isoformat()}))
         for field, value in dated
         if value is not None and value > today
     ]
@@ -89,17 +96,22 @@ def _date_errors(body: ReportBody, today: date, patient: ReportedPatient | None)
                 FieldError(
                     f"reactions[{index}].onset_date",
                     "onset_before_inclusion",
-                    f"The onset precedes the patient's inclusion ({patient.inclusion_date.isoformat()}).",
+                    Text(
+                        "The onset precedes the patient's inclusion ({inclusion}).",
+                        {"inclusion": patient.inclusion_date.isoformat()},
+                    ),
                 )
             )
         if onset is not None and end is not None and end < onset:
-            errors.append(FieldError(f"reactions[{index}].end_date", "end_before_onset", "The end precedes the onset."))
+            errors.append(
+                FieldError(f"reactions[{index}].end_date", "end_before_onset", Text("The end precedes the onset."))
+            )
     if body.date_of_death is not None and not is_fatal(body):
         errors.append(
             FieldError(
                 "date_of_death",
                 "death_date_without_death",
-                "A date of death goes with a fatal outcome or the death criterion.",
+                Text("A date of death goes with a fatal outcome or the death criterion."),
             )
         )
     return errors
@@ -111,7 +123,11 @@ def _pregnancy_errors(body: ReportBody, today: date, patient: ReportedPatient | 
     onset = earliest_onset(body) or today
     age = onset.year - patient.birth_year if patient.birth_year is not None else None
     if patient.sex == "M" or (age is not None and not PREGNANCY_MIN_AGE <= age <= PREGNANCY_MAX_AGE):
-        return [FieldError("patient.pregnant", "implausible_pregnancy", "A pregnancy is implausible for this patient.")]
+        return [
+            FieldError(
+                "patient.pregnant", "implausible_pregnancy", Text("A pregnancy is implausible for this patient.")
+            )
+        ]
     return []
 
 
@@ -137,18 +153,23 @@ def validity_errors(
     errors += _pregnancy_errors(body, today, patient)
     product = body.suspect_product.code if body.suspect_product else None
     if not _blank(product) and product not in known_products:
-        errors.append(FieldError("suspect_product.code", "unknown_product", "The product is not in the catalogue."))
+        errors.append(
+            FieldError("suspect_product.code", "unknown_product", Text("The product is not in the catalogue."))
+        )
     for index, reaction in enumerate(body.reactions or []):
         if not _blank(reaction.code) and reaction.code not in known_reactions:
             errors.append(
-                FieldError(f"reactions[{index}].code", "unknown_reaction_code", "Not a term of the vocabulary.")
+                FieldError(f"reactions[{index}].code", "unknown_reaction_code", Text("Not a term of the vocabulary."))
             )
     profession = body.reporter.profession if body.reporter else None
     expected = PROFESSION_OF_ROLE.get(caller_role)
     if profession is not None and expected is not None and profession != expected:
-        errors.append(
-            FieldError("reporter.profession", "profession_mismatch", f"Your account reports as a {expected}.")
+        reports_as = Text(
+            "Your account reports as a physician."
+            if expected == "physician"
+            else "Your account reports as a pharmacist."
         )
+        errors.append(FieldError("reporter.profession", "profession_mismatch", reports_as))
     errors += personal_identifier_errors(free_texts(body))
     return errors
 
@@ -194,16 +215,20 @@ def follow_up_errors(body: ReportBody, registry_id: str, earlier_codes: Sequence
     named = body.patient.registry_id if body.patient and body.patient.registry_id else None
     if named not in (None, registry_id):
         errors.append(
-            FieldError("patient.registry_id", "patient_changed", "A follow-up concerns the case's own patient.")
+            FieldError("patient.registry_id", "patient_changed", Text("A follow-up concerns the case's own patient."))
         )
     reactions = body.reactions or []
     if len(reactions) < len(earlier_codes):
         errors.append(
-            FieldError("reactions", "reaction_removed", "A follow-up may amend or append reactions, not remove them.")
+            FieldError(
+                "reactions", "reaction_removed", Text("A follow-up may amend or append reactions, not remove them.")
+            )
         )
     for index, reaction in enumerate(reactions[: len(earlier_codes)]):
         if reaction.code and reaction.code != earlier_codes[index] and reaction.code in earlier_codes:
             errors.append(
-                FieldError(f"reactions[{index}]", "reaction_removed", "Reactions keep their order; append new ones.")
+                FieldError(
+                    f"reactions[{index}]", "reaction_removed", Text("Reactions keep their order; append new ones.")
+                )
             )
     return errors

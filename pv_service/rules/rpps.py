@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pv_service.rules.field_error import FieldError
+from pv_service.rules.text import Text
 
 
 def luhn_is_valid(digits: str) -> bool:
@@ -30,4 +31,4 @@ def rpps_error(field: str, rpps: str) -> FieldError | None:
     """The error an invalid RPPS gets, whichever path it came by; None when it is valid."""
     if rpps_is_valid(rpps):
         return None
-    return FieldError(field, "invalid_value", "An RPPS has 11 digits and a valid Luhn key.")
+    return FieldError(field, "invalid_value", Text("An RPPS has 11 digits and a valid Luhn key."))

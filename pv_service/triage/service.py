@@ -29,6 +29,7 @@ from pv_service.rules import causality
 from pv_service.rules.assessment import reported_criteria
 from pv_service.rules.field_error import FieldError
 from pv_service.rules.seriousness import CRITERIA, reaction_criteria
+from pv_service.rules.text import Text
 from pv_service.rules.workflow import is_allowed, next_state
 from pv_service.storage.models import Case, CaseReaction, FollowUpRequest, Patient, User
 from pv_service.triage import repository
@@ -102,6 +103,12 @@ def _changes(
     return {name: before.get(name) for name in changed}, {name: after[name] for name in changed}
 
 
+def _reaction_count(count: int) -> Text:
+    if count == 1:
+        return Text("The case has one reaction (index 0).")
+    return Text("The case has {count} reactions (indexes from 0).", {"count": count})
+
+
 class _Step:
     """What one action needs while it runs: the session, the locked case and its reactions."""
 
@@ -114,23 +121,21 @@ class _Step:
 
     def reaction(self, index: int) -> CaseReaction:
         if index >= len(self.reactions):
-            raise RuleViolation(
-                [FieldError("reaction", "invalid_value", f"The case has {len(self.reactions)} reaction(s).")]
-            )
+            raise RuleViolation([FieldError("reaction", "invalid_value", _reaction_count(len(self.reactions)))])
         return self.reactions[index]
 
 
 async def _assign(step: _Step, action: actions.Assign) -> None:
     user = await step.session.get(User, action.assignee)
     if user is None or user.role != "pv_staff":
-        raise RuleViolation([FieldError("assignee", "unknown_reference", "No PV staff member with this RPPS.")])
+        raise RuleViolation([FieldError("assignee", "unknown_reference", Text("No PV staff member with this RPPS."))])
     step.case.assignee = action.assignee
 
 
 async def _code(step: _Step, action: actions.CodeReaction) -> None:
     reaction = step.reaction(action.reaction)
     if action.code not in step.context.reference.reactions:
-        raise RuleViolation([FieldError("code", "unknown_reaction_code", "Not a term of the vocabulary.")])
+        raise RuleViolation([FieldError("code", "unknown_reaction_code", Text("Not a term of the vocabulary."))])
     reaction.code = action.code
     await reassess(step.session, step.context, step.case)
 
@@ -143,7 +148,16 @@ async def _set_seriousness(step: _Step, action: actions.SetSeriousness) -> None:
     removed = [name for name in reported if name not in chosen]
     if removed and not (action.reason and action.reason.strip()):
         raise RuleViolation(
-            [FieldError("reason", "invalid_value", f"Removing the reporter's {', '.join(removed)} needs a reason.")]
+            [
+                FieldError(
+                    "reason",
+                    "invalid_value",
+                    Text(
+                        "Removing the reporter's criteria ({criteria}) needs a reason.",
+                        {"criteria": ", ".join(removed)},
+                    ),
+                )
+            ]
         )
     reaction.staff_criteria = chosen
     await reassess(step.session, step.context, step.case)
@@ -160,10 +174,10 @@ async def _assess(step: _Step, action: actions.Assess) -> None:
     semiology = _given(action.semiology, reaction.semiology)
     if (chronology is None) != (semiology is None):
         field = "semiology" if semiology is None else "chronology"
-        raise RuleViolation([FieldError(field, "invalid_value", "Chronology and semiology go together.")])
+        raise RuleViolation([FieldError(field, "invalid_value", Text("Chronology and semiology go together."))])
     if who_umc is None and chronology is None:
         raise RuleViolation(
-            [FieldError("who_umc", "invalid_value", "Give a WHO-UMC category, or a chronology and a semiology.")]
+            [FieldError("who_umc", "invalid_value", Text("Give a WHO-UMC category, or a chronology and a semiology."))]
         )
     reaction.who_umc, reaction.chronology, reaction.semiology = who_umc, chronology, semiology
     reaction.intrinsic_score = (
@@ -175,7 +189,7 @@ async def _request_follow_up(step: _Step, action: actions.RequestFollowUp) -> No
     now = utc_now()
     today = now.astimezone(step.context.settings.zone).date()
     if action.reply_by is not None and action.reply_by < today:
-        raise RuleViolation([FieldError("reply_by", "invalid_value", "The reply date is in the past.")])
+        raise RuleViolation([FieldError("reply_by", "invalid_value", Text("The reply date is in the past."))])
     step.session.add(
         FollowUpRequest(
             case_id=step.case.id,
@@ -190,10 +204,10 @@ async def _request_follow_up(step: _Step, action: actions.RequestFollowUp) -> No
 
 async def _mark_duplicate(step: _Step, action: actions.MarkDuplicate) -> None:
     if action.master == step.case.id:
-        raise RuleViolation([FieldError("master", "invalid_value", "A case cannot duplicate itself.")])
+        raise RuleViolation([FieldError("master", "invalid_value", Text("A case cannot duplicate itself."))])
     master = await step.session.get(Case, action.master)
     if master is None or master.state in ("nullified", "duplicate"):
-        raise RuleViolation([FieldError("master", "unknown_reference", "No such master case.")])
+        raise RuleViolation([FieldError("master", "unknown_reference", Text("No such master case."))])
     step.case.duplicate_of = master.id
 
 
@@ -215,7 +229,7 @@ async def _forward(step: _Step, action: actions.Forward) -> None:
 
 async def _nullify(step: _Step, action: actions.Nullify) -> None:
     if not action.reason.strip():
-        raise RuleViolation([FieldError("reason", "invalid_value", "Nullification needs a reason.")])
+        raise RuleViolation([FieldError("reason", "invalid_value", Text("Nullification needs a reason."))])
     step.case.nullification_reason = action.reason.strip()
 
 
@@ -241,7 +255,9 @@ async def apply_action(
         case = await reachable_case(session, caller, case_id, lock=True)
         check_if_match(case, if_match, required=True)
         if not is_allowed(name, case.state):
-            raise StateConflict(f"'{name}' is not allowed while the case is {case.state}.")
+            raise StateConflict(
+                Text("'{action}' is not allowed while the case is {state}.", {"action": name, "state": case.state})
+            )
         step = _Step(session, context, caller, case)
         step.reactions = await cases.reactions_of(session, case.id)
         index = getattr(action, "reaction", None)

@@ -16,6 +16,7 @@ from pv_service.clock import utc_now
 from pv_service.context import ServiceContext
 from pv_service.rules.field_error import FieldError
 from pv_service.rules.rpps import rpps_error
+from pv_service.rules.text import Text
 from pv_service.storage.models import Token, User
 from pv_service.users import repository
 from pv_service.users.schemas import ROLES, Caller, IssuedToken, Me
@@ -28,7 +29,7 @@ class UserError(ValueError):
     """A user or token request that cannot be carried out, with the field at fault."""
 
     def __init__(self, error: FieldError) -> None:
-        super().__init__(error.message)
+        super().__init__(str(error.message))
         self.error = error
 
 
@@ -50,11 +51,15 @@ def _check_rpps(rpps: str) -> None:
 async def create_user(session: AsyncSession, *, rpps: str, role: str, name: str, actor: str) -> User:
     _check_rpps(rpps)
     if role not in ROLES:
-        raise UserError(FieldError("role", "invalid_value", f"Role must be one of {', '.join(ROLES)}."))
+        raise UserError(
+            FieldError("role", "invalid_value", Text("Role must be one of {roles}.", {"roles": ", ".join(ROLES)}))
+        )
     if not name.strip():
-        raise UserError(FieldError("name", "invalid_value", "A name is required."))
+        raise UserError(FieldError("name", "invalid_value", Text("A name is required.")))
     if await repository.user(session, rpps) is not None:
-        raise UserError(FieldError("rpps", "invalid_value", f"A user with RPPS {rpps} already exists."))
+        raise UserError(
+            FieldError("rpps", "invalid_value", Text("A user with RPPS {rpps} already exists.", {"rpps": rpps}))
+        )
     user = User(rpps=rpps, role=role, name=name.strip(), structure=None, created_at=utc_now())
     session.add(user)
     await record_audit(
@@ -70,9 +75,9 @@ async def create_user(session: AsyncSession, *, rpps: str, role: str, name: str,
 
 async def issue_token(session: AsyncSession, *, rpps: str, days: int, actor: str) -> IssuedToken:
     if days < 1:
-        raise UserError(FieldError("days", "out_of_range", "A token lasts at least one day."))
+        raise UserError(FieldError("days", "out_of_range", Text("A token lasts at least one day.")))
     if await repository.user(session, rpps) is None:
-        raise UserError(FieldError("rpps", "unknown_reference", f"No user with RPPS {rpps}."))
+        raise UserError(FieldError("rpps", "unknown_reference", Text("No user with RPPS {rpps}.", {"rpps": rpps})))
     token = new_token()
     now = utc_now()
     row = Token(
@@ -103,7 +108,7 @@ async def revoke_token(session: AsyncSession, id_or_token: str, *, actor: str) -
     """Revoke by id or by the token itself; revoking twice keeps the first revocation time."""
     row = await repository.token_by_id_or_hash(session, id_or_token, hash_token(id_or_token))
     if row is None:
-        raise UserError(FieldError("token", "unknown_reference", "No such token."))
+        raise UserError(FieldError("token", "unknown_reference", Text("No such token.")))
     if row.revoked_at is None:
         row.revoked_at = utc_now()
         await record_audit(
