@@ -10,12 +10,9 @@ from litestar.config.app import AppConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin
-from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins import InitPluginProtocol
 
-from pv_service.auth import BEARER, UNAUTHENTICATED_PATHS, BearerTokenMiddleware
+from pv_service.auth import UNAUTHENTICATED_PATHS, BearerTokenMiddleware
 from pv_service.config import Settings
 from pv_service.context import ServiceContext
 from pv_service.di import current_caller, service_context
@@ -29,6 +26,7 @@ from pv_service.handlers.registry import RegistryController
 from pv_service.handlers.triage import TriageController
 from pv_service.handlers.users import UsersController
 from pv_service.jobs.scheduling import start_scheduler
+from pv_service.openapi import openapi_config, static_files_router
 from pv_service.pagination import page_request
 
 CONTROLLERS = (
@@ -64,7 +62,7 @@ class PvServicePlugin(InitPluginProtocol):
             await self.context.close()
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
-        app_config.route_handlers.extend([health, *CONTROLLERS])
+        app_config.route_handlers.extend([health, *CONTROLLERS, static_files_router()])
         app_config.dependencies.update(
             {
                 "context": Provide(service_context, sync_to_thread=False),
@@ -76,17 +74,7 @@ class PvServicePlugin(InitPluginProtocol):
         app_config.plugins.append(problem_details_plugin())
         app_config.lifespan.append(self.lifespan)
         app_config.state = State({"context": self.context, "scheduler_state": "disabled"})
-        app_config.openapi_config = OpenAPIConfig(
-            title="pv_service",
-            version="1.0.0",
-            description="Pharmacovigilance of France's medical-cannabis experimentation.",
-            path="/schema",
-            render_plugins=[ScalarRenderPlugin()],
-            # Every API controller declares the bearer token (SPEC §1); /health and /schema take none.
-            components=Components(
-                security_schemes={BEARER: SecurityScheme(type="http", scheme="bearer", description="pvt_… token")}
-            ),
-        )
+        app_config.openapi_config = openapi_config()
         app_config.debug = False
         return app_config
 
