@@ -195,6 +195,7 @@ def demo(app: Litestar, host: str, port: int, patients: int) -> None:
     for role, token in tokens.items():
         click.echo(f"{role}\t{token}")
     click.echo(f"http://{host}:{port}")
+    click.echo(f"http://{host}:{port}/login")
     sys.stdout.flush()
     serve(settings, host=host, port=port)
 

@@ -27,6 +27,7 @@ def free_port() -> int:
 @dataclass(frozen=True)
 class DemoServer:
     base_url: str
+    sign_in_url: str
     tokens: dict[str, str]
     process: subprocess.Popen[str]
     log: Path
@@ -64,7 +65,7 @@ def _lines(stream: object) -> queue.Queue[str | None]:
 def running_demo(
     executable: str | Path, *, port: int, env: Mapping[str, str], log: Path, cwd: Path | None = None
 ) -> Iterator[DemoServer]:
-    """The demo on 127.0.0.1:``port`` with the tokens it printed (one line a role, then the base URL)."""
+    """The demo on 127.0.0.1:``port`` with what it printed: one line a role, the base URL, the sign-in URL."""
     with log.open("w") as stderr:
         process = subprocess.Popen(
             [str(executable), "demo", "--host", "127.0.0.1", "--port", str(port)],
@@ -89,7 +90,9 @@ def running_demo(
             role, _, token = line.partition("\t")
             assert role in ROLES and role not in tokens, line
             tokens[role] = token
-        yield DemoServer(base_url=line, tokens=tokens, process=process, log=log)
+        sign_in_url = lines.get(timeout=10)
+        assert sign_in_url is not None, f"no sign-in URL after the base URL; stderr:\n{log.read_text()[-3000:]}"
+        yield DemoServer(base_url=line, sign_in_url=sign_in_url, tokens=tokens, process=process, log=log)
     finally:
         process.terminate()
         try:

@@ -23,6 +23,7 @@ def test_demo_serves_generated_registry_and_prints_working_tokens(tmp_path: Path
         assert all(TOKEN_RE.match(token) for token in tokens.values()), tokens
         assert len(set(tokens.values())) == len(ROLES)
         assert demo.base_url == f"http://127.0.0.1:{port}"
+        assert demo.sign_in_url == f"http://127.0.0.1:{port}/login"
 
         with httpx.Client(base_url=demo.base_url, timeout=10.0) as client:
             health = demo.wait_until_healthy(client)
