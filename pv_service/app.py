@@ -26,7 +26,7 @@ from pv_service.handlers.registry import RegistryController
 from pv_service.handlers.triage import TriageController
 from pv_service.handlers.users import UsersController
 from pv_service.jobs.scheduling import start_scheduler
-from pv_service.openapi import openapi_config, static_files_router
+from pv_service.openapi import ClosedStructSchemas, openapi_config, static_files_router
 from pv_service.pagination import page_request
 
 CONTROLLERS = (
@@ -82,4 +82,8 @@ class PvServicePlugin(InitPluginProtocol):
 def create_app(settings: Settings | None = None) -> Litestar:
     context = ServiceContext.from_settings(settings or Settings.from_env())
     # Litestar 2.25 takes the body limit from its own argument, not from the config a plugin returns.
-    return Litestar(plugins=[PvServicePlugin(context)], request_max_body_size=context.settings.max_body_bytes)
+    # A schema plugin is consulted in order, and those an init plugin adds come after Litestar's own.
+    return Litestar(
+        plugins=[PvServicePlugin(context), ClosedStructSchemas()],
+        request_max_body_size=context.settings.max_body_bytes,
+    )

@@ -18,6 +18,8 @@ from pv_service.cases import service
 from pv_service.cases.schemas import CaseAnswer, CaseDetail, CaseListItem, CaseSummary, VersionDetail, VersionRef
 from pv_service.di import Context, CurrentCaller, PageAsked
 from pv_service.errors import problem_responses
+from pv_service.handlers.bodies import strict_body
+from pv_service.handlers.options import answer_options
 from pv_service.pagination import Page
 from pv_service.rules.report_body import ReportBody
 
@@ -69,11 +71,13 @@ class CasesController(Controller):
     path = "/api/v1/reports"
     security = ({BEARER: []},)
     tags = ("reports",)
+    # /api/v1/reports is GET and POST: OPTIONS must name both (see handlers/options.py).
+    before_request = answer_options
 
     @post(
         "/",
         guards=[allow(*REPORTERS)],
-        before_request=patient_within_reach_first,
+        before_request=strict_body(ReportBody, first=patient_within_reach_first),
         status_code=201,
         responses=problem_responses(400, 403, 404, 413, 422),
         summary="Report an adverse event (or a special situation) on a patient within reach",
@@ -91,7 +95,7 @@ class CasesController(Controller):
     @post(
         "/{case_id:int}/follow-ups",
         guards=[allow(*CASE_READERS)],
-        before_request=case_and_precondition_first(if_match_required=False),
+        before_request=strict_body(ReportBody, first=case_and_precondition_first(if_match_required=False)),
         status_code=201,
         responses=problem_responses(400, 403, 404, 409, 412, 413, 422),
         summary="Send follow-up information: the whole report as now known, kept as a new version",
@@ -109,7 +113,7 @@ class CasesController(Controller):
     @get(
         "/{case_id:int}",
         guards=[allow(*CASE_READERS)],
-        responses=problem_responses(403, 404),
+        responses=problem_responses(400, 403, 404),
         summary="A case: the report as last known, its assessment, versions and findings",
     )
     async def get_case(self, case_id: FromPath[int], context: Context, caller: CurrentCaller) -> Response[CaseDetail]:
@@ -134,7 +138,7 @@ class CasesController(Controller):
     @get(
         "/{case_id:int}/versions/{version:int}",
         guards=[allow(*CASE_READERS)],
-        responses=problem_responses(403, 404),
+        responses=problem_responses(400, 403, 404),
         summary="One version of a case, whole",
     )
     async def get_version(

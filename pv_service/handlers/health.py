@@ -7,6 +7,7 @@ from typing import Literal
 import msgspec
 from litestar import Response, get
 from litestar.datastructures import State
+from litestar.openapi import ResponseSpec
 from sqlalchemy import text
 
 from pv_service.context import ServiceContext
@@ -18,7 +19,12 @@ class Health(msgspec.Struct):
     scheduler: Literal["running", "disabled", "stopped"]
 
 
-@get("/health", tags=["operations"], summary="Database and scheduler state")
+@get(
+    "/health",
+    tags=["operations"],
+    responses={503: ResponseSpec(data_container=Health, description="The database does not answer")},
+    summary="Database and scheduler state",
+)
 async def health(state: State) -> Response[Health]:
     context: ServiceContext = state.context
     database: Literal["ok", "error"] = "ok"

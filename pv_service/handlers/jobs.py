@@ -10,25 +10,40 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from pv_service.auth import BEARER, allow
 from pv_service.di import Context, PageAsked
 from pv_service.errors import problem_responses
+from pv_service.handlers.bodies import strict_body
+from pv_service.handlers.options import answer_options
 from pv_service.jobs import service
 from pv_service.jobs.schemas import AnomalyView, JobList, RunRequest, RunView
+from pv_service.openapi import documented_operation, replay_answer
 from pv_service.pagination import Page
 from pv_service.rules.findings import AnomalyKind
+
+STAFF = [allow("pv_staff")]
 
 
 class JobsController(Controller):
     path = "/api/v1"
     security = ({BEARER: []},)
     tags = ("jobs",)
-    guards = (allow("pv_staff"),)
+    # /jobs/{name}/runs is GET and POST: OPTIONS must name both (see handlers/options.py).
+    before_request = answer_options
 
-    @get("/jobs", responses=problem_responses(403), summary="Jobs, next and last runs")
+    # The guards are the routes' own, not the controller's: a controller's guards also guard the OPTIONS
+    # answer Litestar adds, which comes unauthenticated, so they failed with a 500 there.
+    @get("/jobs", guards=STAFF, responses=problem_responses(403), summary="Jobs, next and last runs")
     async def jobs(self, context: Context) -> JobList:
         return JobList(items=await service.list_jobs(context))
 
     @post(
         "/jobs/{name:str}/runs",
-        responses=problem_responses(400, 403, 404, 409, 422),
+        guards=STAFF,
+        before_request=strict_body(RunRequest | None),
+        responses={
+            **replay_answer(RunView, "That period was already done: the existing run, nothing created (SPEC §13)"),
+            **problem_responses(400, 403, 404, 409, 413, 422),
+        },
+        # No body at all runs the default period: the body is optional.
+        operation_class=documented_operation(body_optional=True),
         summary="Run a job for a period (default: the last complete one); 200 when that period was already done",
     )
     async def run(
@@ -38,11 +53,18 @@ class JobsController(Controller):
         view, created = await service.start_run(context, name, body.period, force=body.force, trigger="api")
         return Response(view, status_code=201 if created else 200)
 
-    @get("/jobs/{name:str}/runs", responses=problem_responses(400, 403, 404), summary="A job's runs, newest first")
+    @get(
+        "/jobs/{name:str}/runs",
+        guards=STAFF,
+        responses=problem_responses(400, 403, 404),
+        summary="A job's runs, newest first",
+    )
     async def runs(self, name: FromPath[str], context: Context, page: PageAsked) -> Page[RunView]:
         return await service.list_runs(context, name, page.cursor, page.limit)
 
-    @get("/anomalies", responses=problem_responses(400, 403), summary="Cross-check findings, newest first")
+    @get(
+        "/anomalies", guards=STAFF, responses=problem_responses(400, 403), summary="Cross-check findings, newest first"
+    )
     async def anomalies(
         self,
         page: PageAsked,

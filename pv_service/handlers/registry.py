@@ -13,6 +13,8 @@ from pv_service.auth import BEARER, allow
 from pv_service.context import ServiceContext
 from pv_service.di import Context, CurrentCaller, PageAsked
 from pv_service.errors import problem_responses
+from pv_service.handlers.bodies import strict_body
+from pv_service.openapi import NDJSON_FILE, documented_operation, replay_answer
 from pv_service.pagination import Page
 from pv_service.registry import kinds, service
 from pv_service.registry.kinds import RecordKind
@@ -27,6 +29,7 @@ from pv_service.users.schemas import Caller
 
 PATIENT = "/patients/{registry_id:str}"
 WRITE_PROBLEMS = problem_responses(400, 403, 404, 409, 413, 422)
+REPLAYED = "An identical record was already there: nothing was written (SPEC §14)"
 
 
 def _created_or_replayed(answer: tuple[Any, bool]) -> Response[Any]:
@@ -55,7 +58,12 @@ def _recorded_about_a_patient(kind: RecordKind[Any], path: str, summary: str) ->
         "return": Response[api.view],
     }
     return post(
-        PATIENT + path, guards=[allow("prescriber")], responses=WRITE_PROBLEMS, status_code=201, summary=summary
+        PATIENT + path,
+        guards=[allow("prescriber")],
+        before_request=strict_body(api.body),
+        responses={**replay_answer(api.view, REPLAYED), **WRITE_PROBLEMS},
+        status_code=201,
+        summary=summary,
     )(handler)
 
 
@@ -77,7 +85,7 @@ class RegistryController(Controller):
 
     @get(
         PATIENT,
-        responses=problem_responses(404),
+        responses=problem_responses(400, 404),
         summary="A patient with prescriptions, dispensations, titration and consultations",
     )
     async def get_patient(self, registry_id: FromPath[str], context: Context, caller: CurrentCaller) -> PatientDetail:
@@ -99,7 +107,8 @@ class RegistryController(Controller):
     @post(
         "/dispensations",
         guards=[allow("pharmacist")],
-        responses=WRITE_PROBLEMS,
+        before_request=strict_body(DispensationBody),
+        responses={**replay_answer(DispensationView, REPLAYED), **WRITE_PROBLEMS},
         status_code=201,
         summary="Record a dispensation inside its prescription's period",
     )
@@ -113,7 +122,9 @@ class RegistryController(Controller):
         guards=[allow("admin")],
         status_code=200,
         request_max_body_size=None,
-        responses=problem_responses(403, 413),
+        responses=problem_responses(403, 409, 413),
+        # The handler reads the body itself, as a stream: its signature names none. An empty body imports nothing.
+        operation_class=documented_operation(body=("application/x-ndjson", NDJSON_FILE), body_optional=True),
         summary="Bulk import of registry NDJSON; answers the per-line report",
     )
     async def import_registry(

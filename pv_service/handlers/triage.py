@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from litestar import Controller, Response, get, post
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 from litestar.response import Stream
 
@@ -12,7 +13,9 @@ from pv_service.auth import BEARER, allow
 from pv_service.cases.schemas import CaseDetail
 from pv_service.di import Context, CurrentCaller, PageAsked
 from pv_service.errors import problem_responses
+from pv_service.handlers.bodies import strict_body
 from pv_service.handlers.cases import CASE_READERS, case_and_precondition_first
+from pv_service.openapi import TEXT, documented_operation
 from pv_service.pagination import Page
 from pv_service.rules.priority import Priority
 from pv_service.rules.workflow import CaseState
@@ -21,6 +24,13 @@ from pv_service.triage.schemas import AuditItem, QueueFilters, QueuePage, Triage
 
 IfMatch = Annotated[str | None, HeaderParameter(name="If-Match")]
 STAFF = [allow("pv_staff")]
+QUEUE_ANSWER = {
+    200: ResponseSpec(
+        data_container=QueuePage,
+        description="A page of the queue; with format=csv, the whole line listing as text/csv",
+        generate_examples=False,
+    )
+}
 
 
 class TriageController(Controller):
@@ -31,7 +41,8 @@ class TriageController(Controller):
     @get(
         "/queue",
         guards=STAFF,
-        responses=problem_responses(400, 403),
+        responses={**QUEUE_ANSWER, **problem_responses(400, 403)},
+        operation_class=documented_operation(also_answers={"text/csv": TEXT}),
         summary="The triage queue: by priority, then triage due date (format=csv for the line listing)",
     )
     async def triage_queue(
@@ -69,7 +80,7 @@ class TriageController(Controller):
     @post(
         "/reports/{case_id:int}/actions",
         guards=STAFF,
-        before_request=case_and_precondition_first(if_match_required=True),
+        before_request=strict_body(TriageAction, first=case_and_precondition_first(if_match_required=True)),
         status_code=200,
         responses=problem_responses(400, 403, 404, 409, 412, 413, 422, 428),
         summary="A triage action on a case (assign, start, code, set_seriousness, assess, …); If-Match required",
