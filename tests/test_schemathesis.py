@@ -13,8 +13,8 @@ The default run is seeded, on SQLite and bounded (about 40 s on an idle machine 
 hundred requests each): every role runs the examples, fuzzing and stateful phases on every operation; the
 coverage phase (boundary values, each part left out or of the wrong type, every undeclared method: some 2,000
 requests over the document) runs each operation once, as the role that may use it — as another role it
-would mostly meet the 403 that comes first. ``PV_TEST_EXHAUSTIVE=1`` runs the ``exhaustive`` variant: every phase of every
-operation for every role, more examples, a fresh seed each time, on each backend.
+would mostly meet the 403 that comes first. ``PV_TEST_EXHAUSTIVE=1`` runs the ``exhaustive`` variant:
+every phase of every operation for every role, more examples, a fresh seed each time, on each backend.
 """
 
 from __future__ import annotations
@@ -179,6 +179,9 @@ def run_schemathesis(
         str(max_examples),
         "--workers",
         "2",
+        # Generating slowly is the machine's business (a loaded CI), not the API's.
+        "--suppress-health-check",
+        "too_slow",
         "--generation-database",
         "none",
         "--report",
