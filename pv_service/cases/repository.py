@@ -25,6 +25,7 @@ from pv_service.storage.models import (
     Patient,
     Prescription,
     TitrationStep,
+    Withdrawal,
 )
 from pv_service.users.schemas import Caller
 
@@ -199,3 +200,58 @@ async def follow_up_requests_of(session: AsyncSession, case_id: int) -> list[Fol
         select(FollowUpRequest).where(FollowUpRequest.case_id == case_id).order_by(FollowUpRequest.id)
     )
     return list(rows)
+
+
+async def patients_with_latest_product(
+    session: AsyncSession, caller: Caller, registry_id: str | None, limit: int
+) -> list[Row[Any]]:
+    """(registry_id, inclusion_date, indication, withdrawn_on, product) of the patients within reach (only
+    ``registry_id`` when given), by registry id, ``product`` being that of their latest prescription (null
+    without one); at most ``limit``."""
+    latest_product = (
+        select(Prescription.product)
+        .where(Prescription.patient_id == Patient.id)
+        .order_by(Prescription.start_date.desc(), Prescription.id.desc())
+        .limit(1)
+        .correlate(Patient)
+        .scalar_subquery()
+    )
+    query = (
+        select(
+            Patient.registry_id,
+            Patient.inclusion_date,
+            Patient.indication,
+            Withdrawal.date.label("withdrawn_on"),
+            latest_product.label("product"),
+        )
+        .outerjoin(Withdrawal, Withdrawal.patient_id == Patient.id)
+        .where(patients_within_reach(caller))
+        .order_by(Patient.registry_id)
+        .limit(limit)
+    )
+    if registry_id is not None:
+        query = query.where(Patient.registry_id == registry_id)
+    return list(await session.execute(query))
+
+
+async def missing_fields(session: AsyncSession, caller: Caller, case_ids: Sequence[int]) -> dict[int, list[str]]:
+    """The recommended fields each of these cases still misses, for those within the caller's reach."""
+    rows = await session.execute(
+        select(Case.id, Case.missing)
+        .join(Patient, Patient.id == Case.patient_id)
+        .where(Case.id.in_(case_ids), patients_within_reach(caller))
+    )
+    return {case_id: missing for case_id, missing in rows}
+
+
+async def open_follow_up_requests(session: AsyncSession, case_ids: Sequence[int]) -> dict[int, list[FollowUpRequest]]:
+    """The follow-up requests of these cases that no version has answered yet, oldest first."""
+    rows = await session.scalars(
+        select(FollowUpRequest)
+        .where(FollowUpRequest.case_id.in_(case_ids), FollowUpRequest.answered_version.is_(None))
+        .order_by(FollowUpRequest.case_id, FollowUpRequest.id)
+    )
+    by_case: dict[int, list[FollowUpRequest]] = {}
+    for request in rows:
+        by_case.setdefault(request.case_id, []).append(request)
+    return by_case

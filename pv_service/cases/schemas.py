@@ -187,3 +187,22 @@ def case_list_item(case: Case, registry_id: str) -> CaseListItem:
         serious=case.serious,
         priority=case.priority,  # type: ignore[arg-type]
     )
+
+
+class ReportablePatient(msgspec.Struct, frozen=True, kw_only=True):
+    """A patient within a reporter's reach, as the reporting-aid form lists them to choose from."""
+
+    registry_id: str
+    inclusion_date: date
+    indication: str
+    withdrawn_on: date | None
+    # The product of the patient's latest prescription, if any.
+    product: str | None
+
+
+class CaseNotes(msgspec.Struct, frozen=True, kw_only=True):
+    """What a reporter's list of cases shows beside each: the recommended fields still missing and the
+    follow-up requests PV staff sent that no version has answered yet."""
+
+    missing: list[str]
+    open_requests: list[FollowUpRequestView]

@@ -20,7 +20,9 @@ from pv_service.cases.schemas import (
     CaseAnswer,
     CaseDetail,
     CaseListItem,
+    CaseNotes,
     CaseSummary,
+    ReportablePatient,
     VersionDetail,
     VersionRef,
     case_list_item,
@@ -481,3 +483,40 @@ async def list_cases(
     async with context.database.read_session() as session:
         rows = list(await session.execute(query))
     return NEWEST_CASES.page(rows, limit, key=lambda row: [row[0].id], view=lambda row: case_list_item(row[0], row[1]))
+
+
+# --- what the reporter's pages read besides ---------------------------------------------------------
+
+# A reporter's patients are tens; a page lists at most this many to choose from.
+REPORTABLE_PATIENTS_LISTED = 1000
+
+
+async def reportable_patients(
+    context: ServiceContext, caller: Caller, registry_id: str | None = None
+) -> list[ReportablePatient]:
+    """The patients within the caller's reach (or only ``registry_id``, if within reach), by registry id,
+    with their inclusion date and the product of their latest prescription: whom a reporter chooses among
+    in the reporting-aid form."""
+    async with context.database.read_session() as session:
+        rows = await repository.patients_with_latest_product(session, caller, registry_id, REPORTABLE_PATIENTS_LISTED)
+    return [ReportablePatient(**row._asdict()) for row in rows]
+
+
+async def case_notes(context: ServiceContext, caller: Caller, case_ids: Sequence[int]) -> dict[int, CaseNotes]:
+    """For each of these cases within the caller's reach: what is still missing and the follow-up requests
+    still open (a reporter's list of cases shows them)."""
+    async with context.database.read_session() as session:
+        missing = await repository.missing_fields(session, caller, case_ids)
+        requests = await repository.open_follow_up_requests(session, list(missing))
+    return {
+        case_id: CaseNotes(missing=fields, open_requests=[follow_up_request_view(r) for r in requests.get(case_id, [])])
+        for case_id, fields in missing.items()
+    }
+
+
+async def report_errors(context: ServiceContext, caller: Caller, body: ReportBody) -> list[FieldError]:
+    """The validity errors intake finds in ``body`` (404 for a patient outside reach), storing nothing: a
+    page that found shape errors itself shows these with them, at once."""
+    async with context.database.read_session() as session:
+        _, _, errors = await _validated(session, context, caller, body, utc_now())
+    return errors
