@@ -8,6 +8,7 @@ has read in a ``Mirror`` and decides with the rules, without SQL of its own.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import date
 from typing import Any
 
 from sqlalchemy import ColumnElement, RowMapping, Table, and_, exists, false, insert, or_, select, true, update
@@ -60,11 +61,29 @@ async def patients_page(session: AsyncSession, caller: Caller, *, after: str | N
 
 
 async def patient_records(
-    session: AsyncSession, table: Table, patient_id: int, order_by: Sequence[str]
+    session: AsyncSession,
+    table: Table,
+    patient_id: int,
+    order_by: Sequence[str],
+    *,
+    dated: tuple[str, date, date] | None = None,
 ) -> Sequence[RowMapping]:
-    """Every row of ``table`` about this patient, in the order of ``order_by``'s columns."""
+    """Every row of ``table`` about this patient, in the order of ``order_by``'s columns; with
+    ``dated=(column, since, until)``, only those whose date ``column`` lies in [since, until]."""
     query = select(table).where(table.c.patient_id == patient_id).order_by(*(table.c[c] for c in order_by))
+    if dated is not None:
+        column, since, until = dated
+        query = query.where(table.c[column] >= since, table.c[column] <= until)
     return (await session.execute(query)).mappings().all()
+
+
+async def latest_patient_record_before(
+    session: AsyncSession, table: Table, patient_id: int, column: str, before: date
+) -> RowMapping | None:
+    """The row of ``table`` about this patient dated last before ``before`` (by its date ``column``), if any."""
+    dated = table.c[column]
+    query = select(table).where(table.c.patient_id == patient_id, dated < before).order_by(dated.desc()).limit(1)
+    return (await session.execute(query)).mappings().first()
 
 
 async def stored_record(session: AsyncSession, table: Table, key: Mapping[str, Any]) -> RowMapping | None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any, Literal
 
 import msgspec
@@ -28,17 +30,26 @@ from pv_service.registry.kinds import (
     RecordKind,
 )
 from pv_service.registry.schemas import (
+    DispensationView,
     ImportReport,
     PatientDetail,
     PatientView,
+    PrescriptionView,
+    TitrationStepView,
     patient_detail,
     patient_view,
     record_view,
 )
 from pv_service.registry.writer import Outcome, RecordRefused, RegistryWriter
+from pv_service.rules.registry import Period
 from pv_service.users.schemas import Caller
 
 CONCURRENT_CHANGE = "The record changed concurrently; nothing was written. Retry the request."
+
+# SPEC §15: the case page shows the registry of the 90 days before the earliest onset.
+DAYS_BEFORE_ONSET = 90
+# The longest prescription or supply (``registry.schemas.Days``): one that starts earlier ends before a window.
+_LONGEST_PERIOD_DAYS = 366
 
 ImportStage = Literal["reading", "importing"]
 ImportProgress = Callable[[ImportStage, int, int | None], None]
@@ -74,6 +85,54 @@ async def get_patient(context: ServiceContext, caller: Caller, registry_id: str)
             dispensations=await views(DISPENSATIONS, "date", "id"),
             titration_steps=await views(TITRATION_STEPS, "date"),
             consultations=await views(CONSULTATIONS, "date", "kind"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RecordsAround:
+    """A patient's registry records in force on some day of [since, until], each list in date order."""
+
+    patient: PatientView
+    since: date
+    until: date
+    titration_steps: list[TitrationStepView]
+    prescriptions: list[PrescriptionView]
+    dispensations: list[DispensationView]
+
+
+async def records_before(
+    context: ServiceContext, caller: Caller, registry_id: str, until: date, days: int = DAYS_BEFORE_ONSET
+) -> RecordsAround:
+    """The records of the ``days`` days up to ``until`` (404 for a patient outside reach): the step in force on
+    the first day and the titration steps dated after it; the prescriptions and dispensations whose period
+    (SPEC §14: inclusive) meets those days."""
+    since = until - timedelta(days=days)
+    earliest_start = since - timedelta(days=_LONGEST_PERIOD_DAYS - 1)
+    async with context.database.read_session() as session:
+        patient = await repository.reachable_patient(session, caller, registry_id)
+        if patient is None:
+            raise NotFound("patient")
+
+        def views(kind: RecordKind[Any], rows: Iterable[Any]) -> list[Any]:
+            assert kind.api is not None
+            return [record_view(kind.api.view, row, registry_id) for row in rows]
+
+        async def meeting(kind: RecordKind[Any], column: str, length: str) -> list[Any]:
+            dated = (column, earliest_start, until)
+            rows = await repository.patient_records(session, kind.table, patient.id, (column, "id"), dated=dated)
+            return views(kind, (row for row in rows if Period(row[column], row[length]).last >= since))
+
+        steps = TITRATION_STEPS.table
+        next_day = since + timedelta(days=1)
+        in_force = await repository.latest_patient_record_before(session, steps, patient.id, "date", next_day)
+        later = await repository.patient_records(session, steps, patient.id, ("date",), dated=("date", next_day, until))
+        return RecordsAround(
+            patient=patient_view(patient),
+            since=since,
+            until=until,
+            titration_steps=views(TITRATION_STEPS, [*([in_force] if in_force else []), *later]),
+            prescriptions=await meeting(PRESCRIPTIONS, "start_date", "days"),
+            dispensations=await meeting(DISPENSATIONS, "date", "days_supply"),
         )
 
 
