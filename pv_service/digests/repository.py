@@ -151,3 +151,28 @@ async def store_digest(
             set_={"produced_at": statement.excluded.produced_at, "job_run_id": run_id, "body": statement.excluded.body},
         )
     )
+
+
+async def weekly_counts(session: AsyncSession, bounds: DigestBounds) -> list[tuple[int, int]]:
+    """Cases received and serious cases in each of ``bounds.weeks`` (this week first), in one grouped read."""
+    received, serious = Case.received_at, Case.serious.is_(True)
+    row = (
+        await session.execute(
+            select(
+                *(_count_if(_between(received, week)) for week in bounds.weeks),
+                *(_count_if(and_(_between(received, week), serious)) for week in bounds.weeks),
+            ).where(Case.state.not_in(SET_ASIDE), received >= bounds.weeks[-1][0], received < bounds.end)
+        )
+    ).one()
+    count = len(bounds.weeks)
+    return [(int(row[i] or 0), int(row[count + i] or 0)) for i in range(count)]
+
+
+async def anomalies_by_kind(session: AsyncSession, bounds: DigestBounds) -> dict[str, int]:
+    """The findings first seen in the digest's week, counted by kind (the breakdown of ``totals.anomalies``)."""
+    rows = await session.execute(
+        select(Anomaly.kind, func.count())
+        .where(Anomaly.first_seen >= bounds.week_start, Anomaly.first_seen < bounds.end)
+        .group_by(Anomaly.kind)
+    )
+    return _tally((row[0], row[1]) for row in rows)

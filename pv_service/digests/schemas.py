@@ -59,3 +59,23 @@ class DigestBody(msgspec.Struct, frozen=True, kw_only=True):
 class DigestEntry(msgspec.Struct, frozen=True):
     week: str
     produced_at: datetime
+
+
+class WeekCount(msgspec.Struct, frozen=True, kw_only=True):
+    """Cases received in one local week (duplicates and nullified cases left out), and how many are serious."""
+
+    week: str
+    received: int
+    serious: int
+
+
+class DigestTrends(msgspec.Struct, frozen=True, kw_only=True):
+    """What the digest page draws beside a digest, counted now from the cases and findings: the cases of the
+    12 weeks that end with the digest's week (oldest first), how many of the 12 weeks before it had cases,
+    and the week's findings by kind."""
+
+    weeks: list[WeekCount]
+    baseline_weeks_with_cases: int
+    # Fewer than ``SHORT_BASELINE_WEEKS`` weeks with cases before this one: a rise means little yet.
+    baseline_short: bool
+    anomalies_by_kind: dict[str, int]

@@ -22,9 +22,9 @@ from pv_service.clock import utc_now
 from pv_service.context import ServiceContext
 from pv_service.digests import repository
 from pv_service.digests.repository import DigestBounds
-from pv_service.digests.schemas import DigestBody, DigestEntry, DigestPair, RisingPair
+from pv_service.digests.schemas import DigestBody, DigestEntry, DigestPair, DigestTrends, RisingPair, WeekCount
 from pv_service.errors import MalformedRequest, NotFound
-from pv_service.jobs.periods import FIRST_YEAR, LAST_YEAR, JobPeriod, parse_period, period_containing
+from pv_service.jobs.periods import FIRST_YEAR, LAST_YEAR, JobPeriod, parse_period, period_containing, week_key
 from pv_service.jobs.runner import JobOutput
 from pv_service.pagination import Page
 from pv_service.rules.disproportionality import MantelHaenszel, Table2x2, mantel_haenszel, measure, rise
@@ -237,3 +237,33 @@ async def list_digests(context: ServiceContext, cursor: str | None, limit: int) 
         key=lambda row: [row.week],
         view=lambda row: DigestEntry(week=row.week, produced_at=row.produced_at),
     )
+
+
+# A rise judged on fewer baseline weeks with cases than this says little: the system is still young (issue 10).
+SHORT_BASELINE_WEEKS = 4
+
+
+async def digest_trends(context: ServiceContext, digest: DigestBody) -> DigestTrends:
+    """Beside a digest (as ``get_digest`` answered it): its 12 weeks of cases, all and serious, its baseline's
+    weeks with cases, and its week's findings by kind — each one grouped read of the cases and findings now."""
+    period = parse_period("week", digest.week)
+    bounds = digest_bounds(context, period)
+    async with context.database.read_session() as session:
+        weekly = await repository.weekly_counts(session, bounds)
+        kinds = await repository.anomalies_by_kind(session, bounds)
+    with_cases = sum(1 for received, _ in weekly[1 : BASELINE_WEEKS + 1] if received)
+    shown = [
+        WeekCount(week=week_key(period.first - timedelta(weeks=back)), received=received, serious=serious)
+        for back, (received, serious) in enumerate(weekly[:BASELINE_WEEKS])
+    ]
+    return DigestTrends(
+        weeks=shown[::-1],
+        baseline_weeks_with_cases=with_cases,
+        baseline_short=with_cases < SHORT_BASELINE_WEEKS,
+        anomalies_by_kind=kinds,
+    )
+
+
+def current_week(context: ServiceContext) -> str:
+    """The week under way, whose digest is computed live."""
+    return period_containing("week", utc_now().astimezone(context.settings.zone).date()).key

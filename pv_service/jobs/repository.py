@@ -13,7 +13,7 @@ from pv_service.clock import utc_now
 from pv_service.jobs.schemas import AnomalyView
 from pv_service.pagination import Keyset
 from pv_service.rules.findings import Finding
-from pv_service.storage.models import Anomaly, AnomalyCase, JobRun, Patient
+from pv_service.storage.models import Anomaly, AnomalyCase, Case, JobRun, Patient
 
 ANOMALIES: Table = Anomaly.__table__  # type: ignore[assignment]
 ANOMALY_CASES: Table = AnomalyCase.__table__  # type: ignore[assignment]
@@ -126,3 +126,11 @@ def runs_query(job: str) -> Select[Any]:
 async def latest_runs(session: AsyncSession) -> dict[str, JobRun]:
     latest_ids = select(func.max(JobRun.id)).group_by(JobRun.job)
     return {run.job: run for run in await session.scalars(select(JobRun).where(JobRun.id.in_(latest_ids)))}
+
+
+async def case_numbers(session: AsyncSession, case_ids: Sequence[int]) -> dict[int, str]:
+    """The case numbers of the cases findings name, by id."""
+    if not case_ids:
+        return {}
+    rows = await session.execute(select(Case.id, Case.case_number).where(Case.id.in_(sorted(set(case_ids)))))
+    return {row[0]: row[1] for row in rows}

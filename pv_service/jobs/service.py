@@ -130,3 +130,9 @@ async def list_anomalies(
         key=lambda row: [row[0].id],
         view=lambda row: repository.anomaly_view(row[0], row[1], cases[row[0].id]),
     )
+
+
+async def case_numbers(context: ServiceContext, case_ids: Sequence[int]) -> dict[int, str]:
+    """The case numbers of the cases a page of findings names (``AnomalyView.cases`` holds their ids)."""
+    async with context.database.read_session() as session:
+        return await repository.case_numbers(session, case_ids)
