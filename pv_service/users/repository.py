@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select
+from typing import Any
+
+from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pv_service.storage.models import Token, User
@@ -23,3 +25,7 @@ async def token_by_id_or_hash(session: AsyncSession, token_id: str, token_hash: 
 
 async def token_by_hash(session: AsyncSession, token_hash: str) -> Token | None:
     return await session.scalar(select(Token).where(Token.token_hash == token_hash))
+
+
+def users_query() -> Select[Any]:
+    return select(User)

@@ -35,3 +35,23 @@ class Me(msgspec.Struct, frozen=True):
     rpps: str
     name: str
     role: Role
+
+
+class UserView(msgspec.Struct, frozen=True, kw_only=True):
+    """A user as the administration lists them."""
+
+    rpps: str
+    name: str
+    role: Role
+    structure: str | None
+    created_at: datetime
+
+
+class TokenView(msgspec.Struct, frozen=True, kw_only=True):
+    """A token as listed: never its value, which is shown once when issued."""
+
+    id: str
+    user: str
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None

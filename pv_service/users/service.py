@@ -14,12 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pv_service.audit import record_audit
 from pv_service.clock import utc_now
 from pv_service.context import ServiceContext
+from pv_service.pagination import Keyset, Page
 from pv_service.rules.field_error import FieldError
 from pv_service.rules.rpps import rpps_error
 from pv_service.rules.text import Text
 from pv_service.storage.models import Token, User
 from pv_service.users import repository
-from pv_service.users.schemas import ROLES, Caller, IssuedToken, Me
+from pv_service.users.schemas import ROLES, Caller, IssuedToken, Me, TokenView, UserView
 
 TOKEN_PREFIX = "pvt_"
 TOKEN_ID_PREFIX = "tok_"
@@ -137,3 +138,55 @@ async def me(context: ServiceContext, caller: Caller) -> Me:
         user = await repository.user(session, caller.rpps)
     assert user is not None  # the caller's token named this user
     return Me(rpps=user.rpps, name=user.name, role=caller.role)
+
+
+# --- the administration page: the same use cases, each in its own transaction (as the CLI runs them) -----
+
+USERS_BY_RPPS = Keyset((User.rpps,))
+
+
+def user_view(user: User) -> UserView:
+    return UserView(
+        rpps=user.rpps, name=user.name, role=user.role, structure=user.structure, created_at=user.created_at
+    )  # type: ignore[arg-type]
+
+
+def token_view(row: Token) -> TokenView:
+    return TokenView(
+        id=row.id, user=row.user_rpps, created_at=row.created_at, expires_at=row.expires_at, revoked_at=row.revoked_at
+    )
+
+
+async def list_users(context: ServiceContext, cursor: str | None, limit: int) -> Page[UserView]:
+    """Every user, registry professionals included, by RPPS."""
+    query = USERS_BY_RPPS.query(repository.users_query(), cursor, limit)
+    async with context.database.read_session() as session:
+        rows = list(await session.scalars(query))
+    return USERS_BY_RPPS.page(rows, limit, key=lambda user: [user.rpps], view=user_view)
+
+
+async def add_user(context: ServiceContext, *, rpps: str, role: str, name: str, actor: str) -> UserView:
+    """``create_user`` (``pv-service users create``), committed; UserError names the field at fault."""
+    async with context.database.session() as session, session.begin():
+        return user_view(await create_user(session, rpps=rpps, role=role, name=name, actor=actor))
+
+
+async def add_token(context: ServiceContext, *, rpps: str, days: int | None, actor: str) -> IssuedToken:
+    """``issue_token`` (``pv-service tokens create``), lasting ``PV_TOKEN_DAYS`` unless told, committed."""
+    async with context.database.session() as session, session.begin():
+        lifetime = context.settings.token_days if days is None else days
+        return await issue_token(session, rpps=rpps, days=lifetime, actor=actor)
+
+
+async def user_tokens(context: ServiceContext, rpps: str) -> tuple[UserView | None, list[TokenView]]:
+    """A user (None when unknown) and their tokens, oldest first (``pv-service tokens list``)."""
+    async with context.database.read_session() as session:
+        user = await repository.user(session, rpps)
+        rows = await list_tokens(session, rpps) if user is not None else []
+    return (user_view(user) if user is not None else None), [token_view(row) for row in rows]
+
+
+async def withdraw_token(context: ServiceContext, id_or_token: str, *, actor: str) -> TokenView:
+    """``revoke_token`` (``pv-service tokens revoke``), committed."""
+    async with context.database.session() as session, session.begin():
+        return token_view(await revoke_token(session, id_or_token, actor=actor))
