@@ -21,6 +21,14 @@ from pv_service.handlers.cases import CasesController
 from pv_service.handlers.digests import DigestsController
 from pv_service.handlers.health import health
 from pv_service.handlers.jobs import JobsController
+from pv_service.handlers.pages import pages_router
+from pv_service.handlers.pages.web import (
+    SecureCookiesOverTls,
+    csrf_config,
+    page_secret,
+    session_config,
+    template_config,
+)
 from pv_service.handlers.reference import ReferenceController
 from pv_service.handlers.registry import RegistryController
 from pv_service.handlers.triage import TriageController
@@ -62,7 +70,7 @@ class PvServicePlugin(InitPluginProtocol):
             await self.context.close()
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
-        app_config.route_handlers.extend([health, *CONTROLLERS, static_files_router()])
+        app_config.route_handlers.extend([health, *CONTROLLERS, static_files_router(), pages_router()])
         app_config.dependencies.update(
             {
                 "context": Provide(service_context, sync_to_thread=False),
@@ -71,6 +79,11 @@ class PvServicePlugin(InitPluginProtocol):
             }
         )
         app_config.middleware.append(DefineMiddleware(BearerTokenMiddleware, exclude=UNAUTHENTICATED_PATHS))
+        # Pages: a signed session cookie and CSRF-checked forms; the API keeps bearer tokens and takes no cookie.
+        secret = page_secret(self.context.settings)
+        app_config.middleware[:0] = [SecureCookiesOverTls, session_config(secret).middleware]
+        app_config.csrf_config = csrf_config(secret)
+        app_config.template_config = template_config()
         app_config.plugins.append(problem_details_plugin())
         app_config.lifespan.append(self.lifespan)
         app_config.state = State({"context": self.context, "scheduler_state": "disabled"})

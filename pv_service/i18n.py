@@ -1,4 +1,4 @@
-"""Translations: gettext catalogs under ``pv_service/locale``, read from their ``.po`` files at start.
+"""Translations: gettext catalogs under ``pv_service/locale``, read from their ``.po`` files on first use.
 
 The English text is the message id, so English needs no catalog. Catalogs are compiled in memory on first
 use, so a checkout or an installed wheel works without a build step.
@@ -11,6 +11,7 @@ import io
 from functools import cache
 from importlib import resources
 
+from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
@@ -23,13 +24,24 @@ DOMAIN = "messages"
 
 @cache
 def catalog(language: str) -> gettext.NullTranslations:
-    """The translations of ``language``; English, and a language without a catalog, read the message ids."""
-    po = resources.files("pv_service.locale").joinpath(language, "LC_MESSAGES", f"{DOMAIN}.po")
-    if language == "en" or not po.is_file():
+    """The translations of ``language``: every ``.po`` of its folder, one per part of the service, merged.
+
+    English, and a language without a catalog, read the message ids.
+    """
+    folder = resources.files("pv_service.locale").joinpath(language, "LC_MESSAGES")
+    if language == "en" or not folder.is_dir():
         return gettext.NullTranslations()
-    with po.open("rb") as source:
-        compiled = io.BytesIO()
-        write_mo(compiled, read_po(source, locale=language, domain=DOMAIN))
+    merged = Catalog(locale=language, domain=DOMAIN)
+    for po in sorted((item for item in folder.iterdir() if item.name.endswith(".po")), key=lambda item: item.name):
+        with po.open("rb") as source:
+            read = read_po(source, locale=language, domain=DOMAIN)
+        # The catalogs' own plural rule, not Babel's for the locale (French: 2 forms, as the .po say).
+        merged.mime_headers = [("Plural-Forms", read.plural_forms)]
+        for message in read:
+            if message.id:
+                merged[message.id] = message
+    compiled = io.BytesIO()
+    write_mo(compiled, merged)
     compiled.seek(0)
     return Translations(compiled, domain=DOMAIN)
 

@@ -21,6 +21,7 @@ SAMPLES: dict[str, tuple[str, object]] = {
     "experimentation_start": ("2021-04-01", date(2021, 4, 1)),
     "inclusion_cutoff": ("2024-01-31", date(2024, 1, 31)),
     "experimentation_end": ("2026-03-26", date(2026, 3, 26)),
+    "retention_records_years": ("20", 20),
     "max_body_bytes": ("2048", 2048),
     "import_max_bytes": ("4096", 4096),
     "token_days": ("30", 30),

@@ -18,10 +18,12 @@ WRITES = {"POST", "PUT", "PATCH"}
 
 
 def written_routes(app: Litestar, case_id: int = 1) -> list[tuple[str, str]]:
-    """(method, path with its parameters filled) of every route that takes a body."""
+    """(method, path with its parameters filled) of every API route that takes a body.
+
+    The pages take forms, not JSON (and refuse a POST without its CSRF token before reading it)."""
     routes = []
     for route in app.routes:
-        if not isinstance(route, HTTPRoute) or route.path.startswith(("/schema", "/static")):
+        if not isinstance(route, HTTPRoute) or not route.path.startswith("/api/"):
             continue
         path = re.sub(r"\{(\w+):\w+\}", lambda m: {**PARAMETERS, "case_id": str(case_id)}[m.group(1)], route.path)
         routes += [(method, path) for handler in route.route_handlers for method in handler.http_methods & WRITES]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import timedelta
+from typing import TypeGuard
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -128,9 +129,36 @@ async def authenticate(session: AsyncSession, token: str) -> Caller | None:
     if not token.startswith(TOKEN_PREFIX):
         return None
     row = await repository.token_by_hash(session, hash_token(token))
-    if row is None or row.revoked_at is not None or row.expires_at <= utc_now():
+    if not _usable(row):
         return None
     return Caller(rpps=row.user.rpps, role=row.user.role)  # type: ignore[arg-type]
+
+
+async def sign_in(context: ServiceContext, token: str) -> tuple[str, Me] | None:
+    """The token's id and its user, for a page session; None when the token would be refused."""
+    token = token.strip()
+    if not token.startswith(TOKEN_PREFIX):
+        return None
+    async with context.database.read_session() as session:
+        row = await repository.token_by_hash(session, hash_token(token))
+        if not _usable(row):
+            return None
+        return row.id, _me(row)
+
+
+async def session_user(context: ServiceContext, token_id: str) -> Me | None:
+    """Who a page session belongs to, looked up on every request: a revoked or expired token ends it."""
+    async with context.database.read_session() as session:
+        row = await session.get(Token, token_id)
+        return _me(row) if _usable(row) else None
+
+
+def _usable(row: Token | None) -> TypeGuard[Token]:
+    return row is not None and row.revoked_at is None and row.expires_at > utc_now()
+
+
+def _me(row: Token) -> Me:
+    return Me(rpps=row.user.rpps, name=row.user.name, role=row.user.role)  # type: ignore[arg-type]
 
 
 async def me(context: ServiceContext, caller: Caller) -> Me:
