@@ -14,7 +14,7 @@ from litestar.middleware import AbstractAuthenticationMiddleware, Authentication
 from litestar.types import Guard
 
 from pv_service.context import ServiceContext
-from pv_service.errors import Problem
+from pv_service.errors import Problem, RoleNotAllowed
 from pv_service.users.schemas import Caller, Role
 from pv_service.users.service import authenticate
 
@@ -47,6 +47,6 @@ def allow(*roles: Role) -> Guard:
     def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         caller: Caller = connection.user
         if caller.role not in roles:
-            raise Problem(403, f"The {caller.role} role may not use this endpoint.")
+            raise RoleNotAllowed(caller.role)
 
     return guard

@@ -17,7 +17,7 @@ import msgspec
 from sqlalchemy.exc import IntegrityError
 
 from pv_service.context import ServiceContext
-from pv_service.errors import NotFound, Problem, RuleViolation, StateConflict
+from pv_service.errors import BodyTooLarge, NotFound, Problem, RuleViolation, StateConflict
 from pv_service.pagination import Page, decode_cursor, encode_cursor
 from pv_service.registry import repository
 from pv_service.registry.importer import NdjsonLines, RegistryImport
@@ -237,7 +237,7 @@ async def import_ndjson(
     async for chunk in _each(chunks):
         received += len(chunk)
         if max_bytes is not None and received > max_bytes:
-            raise Problem(413, f"An import body may hold at most {max_bytes} bytes.")
+            raise BodyTooLarge(max_bytes)
         job.add_lines(lines.feed(chunk))
         if progress is not None:
             progress("reading", received, None)
