@@ -19,7 +19,8 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --ignore=tests/browser
+	$(BIN)/python -m pytest -q tests/browser
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -19,8 +19,10 @@ from typing import Any
 
 import httpx
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from conftest import ADMIN, PHARMACIST, PRESCRIBER, PV_STAFF, registry_lines
 from demo_server import DemoServer, free_port, running_demo
+from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [
@@ -36,16 +38,6 @@ BIN = Path(__file__).resolve().parent.parent.parent / ".venv" / "bin"
 PV_SERVICE = BIN / "pv-service"
 START_SECONDS = 60.0
 
-if not CHROMIUM.exists():
-    # .ci/run installs Debian's chromium and sets PV_REQUIRE_BROWSER: there, a missing browser fails.
-    if os.environ.get("PV_REQUIRE_BROWSER") == "1":
-        raise RuntimeError(f"{CHROMIUM} is missing: install Debian's chromium package")
-    pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)", allow_module_level=True)
-
-from axe_playwright_python.sync_playwright import Axe  # noqa: E402
-from playwright.sync_api import Browser, Page, Playwright, sync_playwright  # noqa: E402
-
-pytestmark = pytest.mark.browser
 
 
 def _clean_env(data_dir: Path) -> dict[str, str]:
@@ -134,6 +126,11 @@ def playwright() -> Iterator[Playwright]:
 
 @pytest.fixture(scope="package")
 def browser(playwright: Playwright) -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        # .ci/run installs Debian's chromium and sets PV_REQUIRE_BROWSER: there, a missing browser fails.
+        if os.environ.get("PV_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package")
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
     chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS, headless=True)
     yield chromium
     chromium.close()

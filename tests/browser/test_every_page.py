@@ -12,6 +12,8 @@ from demo_server import DemoServer
 
 from browser.conftest import Tab
 
+pytestmark = pytest.mark.browser
+
 LANGUAGES = ("fr", "en")
 
 

@@ -7,9 +7,12 @@ from __future__ import annotations
 import re
 
 import httpx
+import pytest
 from playwright.sync_api import Page, expect
 
 from browser.conftest import Server, Tab
+
+pytestmark = pytest.mark.browser
 
 CASE_NUMBER = re.compile(r"PV-\d{4}-\d{6}")
 

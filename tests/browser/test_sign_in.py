@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from browser.conftest import Server, Tab
+
+pytestmark = pytest.mark.browser
 
 
 def test_a_user_signs_in_with_the_keyboard_and_out_again(tab: Tab, service: Server) -> None:
