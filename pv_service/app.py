@@ -70,7 +70,9 @@ class PvServicePlugin(InitPluginProtocol):
             await self.context.close()
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
-        app_config.route_handlers.extend([health, *CONTROLLERS, static_files_router(), pages_router()])
+        app_config.route_handlers.extend(
+            [health, *CONTROLLERS, static_files_router(), pages_router(self.context.settings)]
+        )
         app_config.dependencies.update(
             {
                 "context": Provide(service_context, sync_to_thread=False),

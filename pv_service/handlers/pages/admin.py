@@ -108,8 +108,8 @@ class AdminPages(Controller):
         tokens_of = (request.query_params.get("tokens") or "").strip()
         return await self._page(request, viewer, context, labels, AdminForms(), cursor=page.cursor, tokens_of=tokens_of)
 
-    # The import's file may be large: its limit is PV_IMPORT_MAX_BYTES, enforced by the import as it reads.
-    @post("/admin", request_max_body_size=None)
+    # The import's file may be large: the pages' router bounds the body by PV_IMPORT_MAX_BYTES.
+    @post("/admin")
     async def change(
         self, request: Request[Any, Any, Any], viewer: SignedIn, context: Context, labels: Worded
     ) -> Template | Redirect:

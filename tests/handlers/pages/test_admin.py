@@ -14,6 +14,7 @@ from pages_client import csrf_token, sign_in, submit
 from sqlalchemy import select
 
 from pv_service.app import create_app
+from pv_service.handlers.pages import FORM_OVERHEAD_BYTES
 from pv_service.storage.database import Database
 from pv_service.storage.models import AuditEntry
 
@@ -81,6 +82,19 @@ async def test_an_import_over_the_size_limit_is_refused_with_a_sentence(
         response = await upload(small, ndjson({"type": "professional", "rpps": NEW_USER, "role": "prescriber",
                                                "name": "Dr D. Leroy", "structure": "CHU de Brest"}))  # fmt: skip
         assert response.status_code == 413 and 'id="import-error"' in response.text
+
+
+async def test_an_upload_beyond_the_import_limit_is_413_before_anyone_reads_it(
+    registry: Tokens, settings_with: Any
+) -> None:
+    """Even signed out and without a CSRF token: the form is parsed by the CSRF check before any sign-in
+    check, so the body's bound must hold before that."""
+    oversized = b"x" * (64 + FORM_OVERHEAD_BYTES + 1)
+    async with AsyncTestClient(app=create_app(settings_with(import_max_bytes=64))) as anonymous:
+        response = await anonymous.post(
+            "/admin", files={"file": ("big.ndjson", oversized, "application/x-ndjson")}, follow_redirects=False
+        )
+    assert response.status_code == 413
 
 
 async def test_the_admin_creates_a_user_then_a_token_shown_once(
