@@ -124,26 +124,25 @@ async def revoke_token(session: AsyncSession, id_or_token: str, *, actor: str) -
     return row
 
 
-async def authenticate(session: AsyncSession, token: str) -> Caller | None:
-    """The caller behind a bearer token, or None when it is unknown, revoked or expired."""
+async def _usable_token(session: AsyncSession, token: str) -> Token | None:
+    """The stored token behind a token's value, if it may still be used (known, not revoked, not expired)."""
     if not token.startswith(TOKEN_PREFIX):
         return None
     row = await repository.token_by_hash(session, hash_token(token))
-    if not _usable(row):
-        return None
-    return Caller(rpps=row.user.rpps, role=row.user.role)  # type: ignore[arg-type]
+    return row if _usable(row) else None
+
+
+async def authenticate(session: AsyncSession, token: str) -> Caller | None:
+    """The caller behind a bearer token, or None when it is unknown, revoked or expired."""
+    row = await _usable_token(session, token)
+    return None if row is None else Caller(rpps=row.user.rpps, role=row.user.role)  # type: ignore[arg-type]
 
 
 async def sign_in(context: ServiceContext, token: str) -> tuple[str, Me] | None:
     """The token's id and its user, for a page session; None when the token would be refused."""
-    token = token.strip()
-    if not token.startswith(TOKEN_PREFIX):
-        return None
     async with context.database.read_session() as session:
-        row = await repository.token_by_hash(session, hash_token(token))
-        if not _usable(row):
-            return None
-        return row.id, _me(row)
+        row = await _usable_token(session, token.strip())
+        return None if row is None else (row.id, _me(row))
 
 
 async def session_user(context: ServiceContext, token_id: str) -> Me | None:
