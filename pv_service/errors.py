@@ -22,7 +22,6 @@ from typing import Any
 
 import msgspec
 import msgspec.inspect as mi
-from babel.numbers import format_decimal
 from litestar import Request, Response
 from litestar.config.app import AppConfig
 from litestar.exceptions import HTTPException
@@ -76,23 +75,6 @@ SLUGS = {
 # --- the language of an answer -------------------------------------------------------------------
 
 
-def render(text: Text | str, language: str) -> str:
-    """``text`` in ``language``: translated, a ``Text``'s own ``Text`` values too, and its decimals written as
-    the language writes them (0.3 in English, 0,3 in French)."""
-    if isinstance(text, str):
-        return translate(text, language) if text else text
-    values = {name: _rendered_value(value, language) for name, value in text.values.items()}
-    return translate(replace(text, values=values), language)
-
-
-def _rendered_value(value: object, language: str) -> object:
-    if isinstance(value, Text):
-        return render(value, language)
-    if isinstance(value, float):
-        return format_decimal(value, format="0.###", locale=language)
-    return value
-
-
 def request_language(request: Request[Any, Any, Any]) -> str:
     """The language an answer to ``request`` is written in."""
     return preferred_language(request.headers.get("accept-language"), DEFAULT_LANGUAGE)
@@ -128,9 +110,11 @@ class Problem(ProblemDetailsException):
         return {
             "status": self.status_code,
             "type": self.type_,
-            "title": render(self.title_text, language),
-            "detail": render(self.detail_text, language),
-            "errors": [{"field": e.field, "code": e.code, "message": render(e.message, language)} for e in self.errors],
+            "title": translate(self.title_text, language),
+            "detail": translate(self.detail_text, language),
+            "errors": [
+                {"field": e.field, "code": e.code, "message": translate(e.message, language)} for e in self.errors
+            ],
         }
 
     def to_response(self, request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import gettext
 import io
+from dataclasses import replace
 from functools import cache
 from importlib import resources
 
 from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
 from babel.support import Translations
 
 from pv_service.rules.text import Text
@@ -47,10 +49,20 @@ def catalog(language: str) -> gettext.NullTranslations:
 
 
 def translate(text: Text | str, language: str) -> str:
-    """``text`` in ``language``: a plain string is a message id, a ``Text`` a template with its values."""
-    if isinstance(text, Text):
-        return text.format(catalog(language).gettext(text.template))
-    return catalog(language).gettext(text)
+    """``text`` in ``language``: a plain string is a message id, a ``Text`` a template whose values are put
+    in translated too (a ``Text`` value) and with decimals written as the language writes them (0,3 in French)."""
+    if isinstance(text, str):
+        return catalog(language).gettext(text) if text else text  # gettext("") is the catalog's header
+    values = {name: _value_in(value, language) for name, value in text.values.items()}
+    return replace(text, values=values).format(catalog(language).gettext(text.template))
+
+
+def _value_in(value: object, language: str) -> object:
+    if isinstance(value, Text):
+        return translate(value, language)
+    if isinstance(value, float):
+        return format_decimal(value, format="0.###", locale=language)
+    return value
 
 
 def preferred_language(accept_language: str | None, default: str) -> str:

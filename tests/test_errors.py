@@ -19,8 +19,8 @@ from pv_service.errors import (
     StaleCase,
     decode_error_to_field_error,
     problem_details_plugin,
-    render,
 )
+from pv_service.i18n import translate
 from pv_service.rules.field_error import FieldError
 from pv_service.rules.text import Text
 
@@ -133,19 +133,19 @@ def test_a_decode_error_becomes_a_sentence_with_the_bounds_and_values_of_its_typ
     raw: bytes, field: str, code: str, english: str
 ) -> None:
     error = decode_error(raw)
-    assert (error.field, error.code, render(error.message, "en")) == (field, code, english)
+    assert (error.field, error.code, translate(error.message, "en")) == (field, code, english)
 
 
 def test_an_error_on_the_whole_document_is_reported_on_its_root() -> None:
     error = decode_error_to_field_error("Invalid UTF-8 encoded string", Prescribed, root="body")
     assert (error.field, error.code) == ("body", "invalid_value")
-    assert render(error.message, "fr") == "Le contenu n'est pas un texte UTF-8 valide."
+    assert translate(error.message, "fr") == "Le contenu n'est pas un texte UTF-8 valide."
 
 
 def test_decimals_are_written_as_the_language_writes_them() -> None:
     error = decode_error(b'{"doses": [{"daily_mg": 0.1}]}')
-    assert render(error.message, "fr") == "Doit être un nombre compris entre 0,5 et 80."
-    assert render(Text("Reported {reported} mg/day; the latest titration step records {recorded} mg/day.",
+    assert translate(error.message, "fr") == "Doit être un nombre compris entre 0,5 et 80."
+    assert translate(Text("Reported {reported} mg/day; the latest titration step records {recorded} mg/day.",
                        {"reported": 11.200000000000001, "recorded": 2.0}), "en") == (
         "Reported 11.2 mg/day; the latest titration step records 2 mg/day."
     )  # fmt: skip

@@ -32,7 +32,8 @@ from pv_service.cases.schemas import (
 )
 from pv_service.clock import utc_now
 from pv_service.context import ServiceContext
-from pv_service.errors import IfMatchRequired, NotFound, RuleViolation, StaleCase, StateConflict, render
+from pv_service.errors import IfMatchRequired, NotFound, RuleViolation, StaleCase, StateConflict
+from pv_service.i18n import translate
 from pv_service.jobs.repository import findings_for_case
 from pv_service.pagination import MAX_KEY, Keyset, Page
 from pv_service.registry.repository import reachable_patient
@@ -177,7 +178,7 @@ def _apply_assessment(case: Case, assessment: Assessment, received_at: datetime)
     case.missing = assessment.missing
     # Stored with the case, so written once, in English.
     case.warnings = [
-        {"field": w.field, "code": w.code, "message": render(w.message, "en")} for w in assessment.warnings
+        {"field": w.field, "code": w.code, "message": translate(w.message, "en")} for w in assessment.warnings
     ]
 
 

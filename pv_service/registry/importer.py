@@ -13,7 +13,8 @@ from typing import Any
 import msgspec
 
 from pv_service.config import Settings
-from pv_service.errors import TOO_DEEP, decode_error_to_field_error, render
+from pv_service.errors import TOO_DEEP, decode_error_to_field_error
+from pv_service.i18n import translate
 from pv_service.reference import ReferenceData
 from pv_service.registry.kinds import KIND_OF_RECORD, KINDS
 from pv_service.registry.schemas import ImportLineError, ImportRecord, ImportReport
@@ -81,7 +82,7 @@ class RegistryImport:
     def _fail(self, number: int, errors: list[FieldError]) -> None:
         self.report.failed += 1
         # The report is a 200 answer, not a problem: its messages are written in English.
-        self.report.errors.extend(ImportLineError(number, e.field, e.code, render(e.message, "en")) for e in errors)
+        self.report.errors.extend(ImportLineError(number, e.field, e.code, translate(e.message, "en")) for e in errors)
 
     async def apply(self, database: Database, progress: Callable[[int], None] | None = None) -> ImportReport:
         """Applies the decoded records; ``progress`` is told of each record applied."""

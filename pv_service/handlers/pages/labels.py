@@ -18,9 +18,8 @@ from babel.numbers import format_decimal, format_scientific
 from litestar.di import NamedDependency, Provide
 
 from pv_service.di import Context
-from pv_service.errors import render
 from pv_service.handlers.pages.web import SignedIn, signed_in
-from pv_service.i18n import catalog
+from pv_service.i18n import catalog, translate
 from pv_service.reference import ReferenceData
 from pv_service.rules.text import Text
 from pv_service.users.schemas import Role
@@ -93,7 +92,7 @@ class Labels:
 
     def message(self, text: Text | str) -> str:
         """A service's message (a rule's ``Text``, a problem's detail) in the reader's language."""
-        return render(text, self.lang)
+        return translate(text, self.lang)
 
     def reaction(self, code: str | None) -> str:
         term = self.reference.reactions.get(code or "")

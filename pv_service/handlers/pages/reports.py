@@ -45,7 +45,7 @@ from pv_service.cases.form_body import (
 from pv_service.cases.schemas import CaseDetail, CaseSummary, ReportablePatient
 from pv_service.context import ServiceContext
 from pv_service.di import Context
-from pv_service.errors import NotFound, RuleViolation, StaleCase, render
+from pv_service.errors import NotFound, RuleViolation, StaleCase
 from pv_service.handlers.pages.labels import Labels as Words
 from pv_service.handlers.pages.triage import STATE_LABELS
 from pv_service.handlers.pages.web import SignedIn, Viewer, page, signed_in
@@ -329,7 +329,7 @@ def _placed_errors(
     beside: dict[str, list[str]] = {}
     summary = []
     for error in errors:
-        message = render(error.message, labels.lang)
+        message = translate(error.message, labels.lang)
         anchor = anchor_of(error.field, names)
         if anchor is not None:
             beside.setdefault(anchor, []).append(message)

@@ -28,10 +28,11 @@ from pv_service.cases.schemas import CaseDetail
 from pv_service.cases.timeline import TimelineWords, registry_timeline
 from pv_service.context import ServiceContext
 from pv_service.di import Context
-from pv_service.errors import NotFound, Problem, decode_error_to_field_error, render
+from pv_service.errors import NotFound, Problem, decode_error_to_field_error
 from pv_service.handlers.pages.anomalies import finding_sentence
 from pv_service.handlers.pages.labels import MISSING, N_, Labels, labels_for
 from pv_service.handlers.pages.web import SignedIn, page, see_other, signed_in
+from pv_service.i18n import translate
 from pv_service.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from pv_service.registry import service as registry
 from pv_service.rules.causality import CHRONOLOGY, SEMIOLOGY, WHO_UMC
@@ -508,11 +509,11 @@ def failure_of(action: str, typed: dict[str, Any], problem: Problem, words: Tria
     for error in errors:
         name = error.field.split(".", 1)[0] if error.field.startswith("seriousness") else error.field
         if name in inputs:
-            failure.fields.setdefault(name, render(error.message, lang))
+            failure.fields.setdefault(name, translate(error.message, lang))
         else:
-            failure.general.append(render(error.message, lang))
+            failure.general.append(translate(error.message, lang))
     if not errors:
-        failure.general.append(render(problem.detail_text, lang))
+        failure.general.append(translate(problem.detail_text, lang))
     return failure
 
 

@@ -31,8 +31,8 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from pv_service.config import Settings
 from pv_service.context import ServiceContext
-from pv_service.errors import Problem, render
-from pv_service.i18n import LANGUAGES, catalog
+from pv_service.errors import Problem
+from pv_service.i18n import LANGUAGES, catalog, translate
 from pv_service.rules.text import Text
 from pv_service.users.schemas import Caller, Me, Role
 from pv_service.users.service import session_user
@@ -263,7 +263,7 @@ def error_page(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]
         "error.html",
         status_code=status,
         status=status,
-        detail=render(detail, lang) if detail else "",
+        detail=translate(detail, lang) if detail else "",
     )
 
 
