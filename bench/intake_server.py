@@ -35,7 +35,8 @@ async def create_raw_bodies_table(database: Database) -> None:
         await connection.run_sync(RAW_BODIES.metadata.create_all)
 
 
-@post(BARE_PATH, opt={"exclude_from_auth": True}, status_code=201, include_in_schema=False)
+# Outside /api, as the pages are: neither the bearer token nor the pages' CSRF check applies to it.
+@post(BARE_PATH, opt={"exclude_from_auth": True, "exclude_from_csrf": True}, status_code=201, include_in_schema=False)
 async def store_raw_body(request: Request[Any, Any, Any]) -> Response[bytes]:
     """One insert and one commit of the body as received."""
     context: ServiceContext = request.app.state.context
