@@ -7,11 +7,8 @@ Every page a test visits can be checked by axe-core and photographed (French and
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +17,9 @@ from typing import Any
 import httpx
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from conftest import ADMIN, PHARMACIST, PRESCRIBER, PV_STAFF, registry_lines
 from demo_server import DemoServer, free_port, running_demo
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+from service_process import PV_SERVICE, ServiceProcess, service_env, set_up_registry
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [
@@ -34,24 +31,6 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
 ]
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
-BIN = Path(__file__).resolve().parent.parent.parent / ".venv" / "bin"
-PV_SERVICE = BIN / "pv-service"
-START_SECONDS = 60.0
-
-
-
-def _clean_env(data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PV_")}
-    env |= {"PV_DATA_DIR": str(data_dir), "PV_SECRET_KEY": "browser-tests-secret", "PV_SCHEDULER_ENABLED": "false"}
-    return env
-
-
-def _cli(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
-    done = subprocess.run(
-        [str(PV_SERVICE), *args], env=env, input=stdin, capture_output=True, text=True, check=False, timeout=120
-    )
-    assert done.returncode == 0, f"pv-service {' '.join(args)}: {done.stdout}\n{done.stderr}"
-    return done.stdout
 
 
 @dataclass(frozen=True)
@@ -64,54 +43,20 @@ class Server:
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """``pv-service run`` on a fresh SQLite file: the small registry imported and users made by the CLI."""
     folder = tmp_path_factory.mktemp("service")
-    env = _clean_env(folder / "data")
-    _cli(env, "db", "upgrade")
-    registry = folder / "registry.ndjson"
-    registry.write_text("".join(json.dumps(line) + "\n" for line in registry_lines()))
-    _cli(env, "registry", "import", str(registry))
-    _cli(env, "users", "create", "--rpps", PV_STAFF, "--role", "pv_staff", "--name", "Claire Évaluatrice")
-    _cli(env, "users", "create", "--rpps", ADMIN, "--role", "admin", "--name", "Paul Opérateur")
-    tokens = {
-        role: _cli(env, "tokens", "create", "--rpps", rpps).strip()
-        for role, rpps in (("prescriber", PRESCRIBER), ("pharmacist", PHARMACIST), ("pv_staff", PV_STAFF),
-                           ("admin", ADMIN))
-    }  # fmt: skip
-    port = free_port()
-    log = folder / "server.log"
-    with log.open("w") as output:
-        process = subprocess.Popen(
-            [str(PV_SERVICE), "run", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    base_url = f"http://127.0.0.1:{port}"
+    env = service_env(folder / "data", SECRET_KEY="browser-tests-secret")
+    tokens = set_up_registry(env, folder)
+    server = ServiceProcess(env, folder / "server.log").start()
     try:
-        _wait_healthy(base_url, process, log)
-        yield Server(base_url, tokens)
+        yield Server(server.base_url, tokens)
     finally:
-        process.terminate()
-        process.wait(timeout=30)
-
-
-def _wait_healthy(base_url: str, process: subprocess.Popen[Any], log: Path) -> None:
-    deadline = time.monotonic() + START_SECONDS
-    while True:
-        assert process.poll() is None, f"the server exited:\n{log.read_text()[-3000:]}"
-        try:
-            if httpx.get(base_url + "/health", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, f"the server did not answer in time:\n{log.read_text()[-3000:]}"
-        time.sleep(0.2)
+        server.stop()
 
 
 @pytest.fixture(scope="package")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
     """``pv-service demo``: generated registry, a few hundred cases, digests and findings."""
     folder = tmp_path_factory.mktemp("demo")
-    env = _clean_env(folder / "data")
+    env = service_env(folder / "data", SECRET_KEY="browser-tests-secret")
     with running_demo(PV_SERVICE, port=free_port(), env=env, log=folder / "demo.log") as server:
         with httpx.Client(base_url=server.base_url, timeout=10.0) as client:
             server.wait_until_healthy(client)
