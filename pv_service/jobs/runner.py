@@ -29,6 +29,7 @@ from pv_service.context import ServiceContext
 from pv_service.jobs.periods import JobPeriod, PeriodKind
 from pv_service.jobs.repository import store_findings
 from pv_service.rules.findings import Finding
+from pv_service.rules.personal_identifiers import redact_personal_identifiers
 from pv_service.storage.models import JobClaim, JobRun
 
 logger = logging.getLogger("pv_service.jobs")
@@ -149,7 +150,8 @@ async def run_job(
     except Exception as exc:  # a failed run is recorded, never raised to the caller
         logger.warning("job %s %s failed: %s", definition.name, period.key, type(exc).__name__)
         async with context.database.session() as session, session.begin():
-            await _close(session, definition, period, run.id, "failed", {}, f"{type(exc).__name__}: {exc}")
+            error = redact_personal_identifiers(f"{type(exc).__name__}: {exc}")
+            await _close(session, definition, period, run.id, "failed", {}, error)
     finally:
         heartbeat.cancel()
         with contextlib.suppress(asyncio.CancelledError):

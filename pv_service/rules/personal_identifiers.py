@@ -67,6 +67,18 @@ def find_personal_identifier(text: str) -> IdentifierKind | None:
     return None
 
 
+def redact_personal_identifiers(text: str) -> str:
+    """``text`` with each identifier replaced by its kind in brackets, for texts that leave the service's
+    tables, such as a job's error."""
+
+    def nir(match: re.Match[str]) -> str:
+        *parts, key = match.groups()
+        return "[nir]" if nir_key_is_valid("".join(part for part in parts if part is not None), key) else match[0]
+
+    text = _NIR.sub(nir, text)
+    return _EMAIL.sub("[email]", _PHONE.sub("[phone]", text))
+
+
 def personal_identifier_errors(texts: Iterable[tuple[str, str | None]]) -> list[FieldError]:
     """One error per field (path, text) that holds an identifier; the message never quotes the value."""
     errors = []

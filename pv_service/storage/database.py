@@ -45,12 +45,15 @@ def _install_sqlite_pragmas(engine: AsyncEngine) -> None:
 
 
 def create_engine(url: str) -> AsyncEngine:
+    """The engine for ``url``; its errors never quote a statement's parameters, which may be a patient's data."""
     if url.startswith("sqlite"):
         _prepare_sqlite_file(url)
-        engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        engine = create_async_engine(
+            url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, hide_parameters=True
+        )
         _install_sqlite_pragmas(engine)
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, hide_parameters=True)
 
 
 def _one_writer_at_a_time() -> type[AsyncSession]:

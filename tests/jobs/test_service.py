@@ -12,7 +12,7 @@ import pytest
 from conftest import OTHER_PHARMACIST, PRESCRIBER, PV_STAFF, Tokens, import_records, registry_lines
 from litestar.testing import AsyncTestClient
 from report_bodies import reaction, report
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 from pv_service.clock import utc_now
 from pv_service.config import Settings
@@ -353,6 +353,43 @@ async def test_a_failed_run_leaves_nothing_behind_and_is_retried(
         assert created_on_demand and on_demand.status == "failed"
     finally:
         await context.database.dispose()
+
+
+def job_failing_with(error: Any) -> JobDefinition:
+    async def compute(context: ServiceContext, period: Any) -> JobOutput:
+        async def write(session: Any, run_id: int) -> dict[str, int]:
+            await error(session)
+            return {}
+
+        return JobOutput(write=write)
+
+    return JobDefinition("failing", "day", {"hour": 4}, "fails on purpose", compute)
+
+
+IDENTIFYING = ("1 70 05 44 109 123 70", "06 12 34 56 78", "jean.dupont@example.fr")
+
+
+async def _raise_with_identifiers(session: Any) -> None:
+    raise ValueError(f"patient {IDENTIFYING[0]}, tél {IDENTIFYING[1]}")
+
+
+async def _statement_with_identifiers(session: Any) -> None:
+    await session.execute(text("INSERT INTO no_such_table (contact) VALUES (:contact)"), {"contact": IDENTIFYING[2]})
+
+
+@pytest.mark.parametrize("error", [_raise_with_identifiers, _statement_with_identifiers])
+async def test_a_failed_job_records_and_logs_its_error_without_any_identifying_value(
+    settings: Settings, database: Database, caplog: pytest.LogCaptureFixture, error: Any
+) -> None:
+    context = context_for(settings)
+    try:
+        run, _ = await run_job(context, job_failing_with(error), parse_period("day", YESTERDAY))
+    finally:
+        await context.database.dispose()
+    assert run.status == "failed" and run.error
+    logged = " ".join(record.getMessage() for record in caplog.records)
+    for value in IDENTIFYING:
+        assert value not in run.error and value not in logged, run.error
 
 
 async def test_a_running_claim_is_respected_until_its_lease_runs_out(settings: Settings, database: Database) -> None:

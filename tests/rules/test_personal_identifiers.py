@@ -13,6 +13,7 @@ from pv_service.rules.personal_identifiers import (
     find_personal_identifier,
     nir_key_is_valid,
     personal_identifier_errors,
+    redact_personal_identifiers,
 )
 
 
@@ -246,6 +247,16 @@ def test_the_message_names_the_field_but_never_the_identifier(text: str, secrets
         assert not re.search(r"\d", message)
 
 
+def test_redaction_replaces_each_identifier_by_its_kind_and_keeps_the_rest() -> None:
+    text = f"IntegrityError: {SPACED_NIR}, tél +33 (0)6 12 34 56 78, jean.dupont@example.fr, lot L2203 le 01.02.2023"
+    assert redact_personal_identifiers(text) == "IntegrityError: [nir], tél [phone], [email], lot L2203 le 01.02.2023"
+
+
+def test_redaction_keeps_a_number_that_only_looks_like_a_nir() -> None:
+    text = f"order {NIR_BODY}{wrong_key(NIR_BODY)}"
+    assert redact_personal_identifiers(text) == text
+
+
 # --- properties -----------------------------------------------------------------------------------------------
 
 
@@ -276,6 +287,11 @@ letters_and_spaces = st.text(alphabet=st.characters(categories=("L", "Zs")), max
 @given(nir=valid_nirs(), before=letters, after=letters)
 def test_a_valid_nir_embedded_in_letters_is_always_found(nir: str, before: str, after: str) -> None:
     assert find_personal_identifier(f"{before} {nir} {after}") == "nir"
+
+
+@given(nir=valid_nirs(), phone=st.deferred(lambda: french_phones()), before=letters, after=letters)
+def test_nothing_identifying_is_left_after_redaction(nir: str, phone: str, before: str, after: str) -> None:
+    assert find_personal_identifier(redact_personal_identifiers(f"{before} {nir} {phone} {after}")) is None
 
 
 @given(text=letters_and_spaces)
