@@ -32,6 +32,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from pv_service.i18n import preferred_language, translate
 from pv_service.rules.field_error import FieldError
+from pv_service.rules.personal_identifiers import redact_personal_identifiers
 from pv_service.rules.text import Text
 
 logger = logging.getLogger("pv_service")
@@ -106,14 +107,17 @@ class Problem(ProblemDetailsException):
         )
 
     def body(self, language: str) -> dict[str, Any]:
-        """The problem-details document in ``language``."""
+        """The problem-details document in ``language``; an identifier the client put where a field name or
+        a quoted value goes comes back as its kind, never as itself."""
+        redact = redact_personal_identifiers
         return {
             "status": self.status_code,
             "type": self.type_,
             "title": translate(self.title_text, language),
-            "detail": translate(self.detail_text, language),
+            "detail": redact(translate(self.detail_text, language)),
             "errors": [
-                {"field": e.field, "code": e.code, "message": translate(e.message, language)} for e in self.errors
+                {"field": redact(e.field), "code": e.code, "message": redact(translate(e.message, language))}
+                for e in self.errors
             ],
         }
 

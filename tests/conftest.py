@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ import msgspec
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from log_scan import collected_log_lines, leaks, log_files
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -29,6 +30,17 @@ from pv_service.storage.models import Base
 from pv_service.users.service import create_user, issue_token
 
 POSTGRES_URL = os.environ.get("PV_TEST_POSTGRES_URL")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_personal_data_in_any_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Fails the run when a log line of any test, or of a service process it started, holds a NIR, a phone
+    number, an e-mail address or a token."""
+    with collected_log_lines() as lines:
+        yield
+    found = leaks((f"log record {number}", line) for number, line in enumerate(lines, 1))
+    found += leaks(log_files(tmp_path_factory.getbasetemp()))
+    assert not found, "personal data in the logs:\n" + "\n".join(found[:20])
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
