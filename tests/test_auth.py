@@ -6,11 +6,13 @@ from datetime import timedelta
 
 from conftest import ADMIN, PHARMACIST, PRESCRIBER, PV_STAFF, Tokens
 from litestar.testing import AsyncTestClient
-from sqlalchemy import update
+from pages_client import sign_in
+from report_bodies import report
+from sqlalchemy import select, update
 
 from pv_service.clock import utc_now
 from pv_service.storage.database import Database
-from pv_service.storage.models import Token
+from pv_service.storage.models import Base, Token
 from pv_service.users.service import hash_token, revoke_token
 
 
@@ -60,13 +62,24 @@ async def test_revoked_token_is_401(client: AsyncTestClient, registry: Tokens, d
     assert response.status_code == 401
 
 
-async def test_tokens_are_stored_only_as_hashes(registry: Tokens, database: Database) -> None:
-    from sqlalchemy import select
-
+async def test_tokens_are_stored_only_as_hashes_whatever_they_were_used_for(
+    client: AsyncTestClient, registry: Tokens, database: Database
+) -> None:
+    filed = await client.post("/api/v1/reports", json=report(), headers=registry.headers(PRESCRIBER))
+    assert filed.status_code == 201
+    assert (await sign_in(client, registry.by_rpps[PV_STAFF])).status_code in (200, 303)
+    async with database.session() as session, session.begin():
+        await revoke_token(session, registry.by_rpps[PHARMACIST], actor="test")
     async with database.read_session() as session:
         stored = list(await session.scalars(select(Token.token_hash)))
+        cells = [
+            str(value) for table in Base.metadata.sorted_tables for row in (await session.execute(select(table))).all()
+            for value in row
+        ]  # fmt: skip
     assert stored and all(len(h) == 64 for h in stored)
-    assert not set(registry.by_rpps.values()) & set(stored)
+    assert {hash_token(token) for token in registry.by_rpps.values()} <= set(stored)
+    for token in registry.by_rpps.values():
+        assert not any(token in cell for cell in cells)
 
 
 async def test_role_not_allowed_is_403_even_for_unknown_patient(client: AsyncTestClient, registry: Tokens) -> None:
