@@ -34,13 +34,19 @@ COUNTERS: Table = CaseCounter.__table__  # type: ignore[assignment]
 
 async def reachable_case(session: AsyncSession, caller: Caller, case_id: int, *, lock: bool = False) -> Case | None:
     """The case if its patient is within the caller's reach. ``lock`` holds the row until the transaction
-    ends (PostgreSQL; SQLite's writer lock already does)."""
+    ends (PostgreSQL; SQLite's writer lock already does) — FOR NO KEY UPDATE, which writers of rows that
+    refer to the case (links, versions) do not wait for, so two locked cases can link each other."""
     query = (
         select(Case)
         .join(Patient, Patient.id == Case.patient_id)
         .where(Case.id == case_id, patients_within_reach(caller))
     )
-    return await session.scalar(query.with_for_update(of=Case) if lock else query)
+    return await session.scalar(query.with_for_update(of=Case, key_share=True) if lock else query)
+
+
+async def hold_patient(session: AsyncSession, patient_id: int) -> None:
+    """Hold the patient's row until the transaction ends (PostgreSQL; SQLite has one writer at a time)."""
+    await session.execute(select(Patient.id).where(Patient.id == patient_id).with_for_update(key_share=True))
 
 
 async def patient_of(session: AsyncSession, case: Case) -> Patient:

@@ -145,9 +145,12 @@ def _assessment(
 async def _possible_duplicates(
     session: AsyncSession, patient_id: int, case_id: int | None, assessment: Assessment
 ) -> list[tuple[int, str]]:
-    """Other cases of the patient that may report the same reaction: (id, case number), by id."""
+    """Other cases of the patient that may report the same reaction: (id, case number), by id. Looked for
+    in the transaction that stores the links, under the patient's row lock: writers of one patient's cases
+    look one after the other, each seeing the cases, codes and links the previous one stored."""
     if not assessment.reactions:
         return []
+    await repository.hold_patient(session, patient_id)
     candidates = await repository.duplicate_candidates(session, patient_id, case_id)
     new = [ReactionKey(r.code, r.text, r.onset_date) for r in assessment.reactions]
     return sorted(other for other, keys in candidates.items() if is_possible_duplicate(new, keys))
@@ -226,8 +229,8 @@ def _add_version(session: AsyncSession, case: Case, caller: Caller, body: Report
 
 
 async def _link_duplicates(session: AsyncSession, case: Case, assessment: Assessment) -> None:
-    existing = {other for other, _ in await repository.linked_cases(session, case.id)}
     found = await _possible_duplicates(session, case.patient_id, case.id, assessment)
+    existing = {other for other, _ in await repository.linked_cases(session, case.id)}
     repository.add_links(session, case.id, [other for other, _ in found if other not in existing])
 
 
@@ -316,7 +319,8 @@ async def submit_report(
 
 
 async def _submit(context: ServiceContext, caller: Caller, body: ReportBody, idempotency_key: str | None) -> CaseAnswer:
-    """Everything read first, without the write lock; then one short write transaction of inserts."""
+    """Everything read first, without the write lock; then one short write transaction: the possible
+    duplicates, then the inserts."""
     received_at = utc_now()
     async with context.database.read_session() as session:
         if idempotency_key is not None:
@@ -327,8 +331,8 @@ async def _submit(context: ServiceContext, caller: Caller, body: ReportBody, ide
         if errors or patient is None or facts is None:
             raise RuleViolation(errors)
         assessment = _assessment(context, body, facts, [r.code for r in body.reactions or []])
-        duplicates = await _possible_duplicates(session, patient.id, None, assessment)
     async with context.database.session() as session, session.begin():
+        duplicates = await _possible_duplicates(session, patient.id, None, assessment)
         year = received_at.astimezone(context.settings.zone).year
         case = Case(
             case_number=format_case_number(year, await repository.next_case_number(session, year)),
