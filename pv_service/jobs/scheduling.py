@@ -4,6 +4,10 @@ Cron triggers fire each job for its latest complete period; an hourly interval t
 time, so no daylight-saving trap) and a run at start catch up the latest missed complete period of each
 job — never one that ended before the scheduler's first recorded start, so a new deployment does not
 replay history. The claims in the database keep all of this single across instances.
+
+A period found running on another instance is tried again once that claim's lease would have expired: if
+the other instance died mid-run, this one takes the period over within a lease rather than at the next
+hourly catch-up; while the claim is still held, the retry is put off by a lease again.
 """
 
 from __future__ import annotations
@@ -11,10 +15,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select
 
@@ -29,6 +34,8 @@ from pv_service.storage.models import ServiceMarker
 logger = logging.getLogger("pv_service.jobs")
 FIRST_START = "scheduler_first_start"
 CATCH_UP_INTERVAL_HOURS = 1
+# After a held claim's lease, a little longer: the holder's last heartbeat may have come just after it was met.
+RETRY_MARGIN_SECONDS = 1.0
 SHUTDOWN_GRACE_SECONDS = 30.0
 
 
@@ -50,21 +57,24 @@ def _period_end(context: ServiceContext, period: JobPeriod) -> datetime:
     return datetime.combine(period.end, time(0), tzinfo=context.settings.zone).astimezone(UTC)
 
 
-async def run_latest(context: ServiceContext, definition: JobDefinition, trigger: Trigger) -> None:
-    """Run the job's latest complete period, unless it is settled or running elsewhere."""
+async def run_latest(context: ServiceContext, definition: JobDefinition, trigger: Trigger) -> bool:
+    """Run the job's latest complete period, unless it is settled or running elsewhere; True when another
+    instance held its claim."""
     today = utc_now().astimezone(context.settings.zone).date()
     period = latest_complete(definition.period_kind, today)
     if trigger == "catch-up" and _period_end(context, period) <= await record_first_start(context):
-        return
+        return False
     try:
         await run_job(context, definition, period, trigger=trigger)
     except ClaimHeld:
         logger.info("%s %s is running on another instance", definition.name, period.key)
+        return True
+    return False
 
 
-async def catch_up(context: ServiceContext) -> None:
-    for definition in JOBS:
-        await run_latest(context, definition, "catch-up")
+async def catch_up(context: ServiceContext) -> list[JobDefinition]:
+    """Each job's latest missed period; returns the jobs whose claim another instance held."""
+    return [definition for definition in JOBS if await run_latest(context, definition, "catch-up")]
 
 
 class RunningScheduler:
@@ -87,11 +97,32 @@ class RunningScheduler:
         finally:
             self.tasks.discard(task)
 
-    async def run_latest(self, definition: JobDefinition) -> None:
-        await self._tracked(lambda: run_latest(self.context, definition, "schedule"))
+    async def run_latest(self, definition: JobDefinition, trigger: Trigger = "schedule") -> None:
+        async def work() -> None:
+            if await run_latest(self.context, definition, trigger):
+                self._retry_after_lease(definition, trigger)
+
+        await self._tracked(work)
 
     async def catch_up(self) -> None:
-        await self._tracked(lambda: catch_up(self.context))
+        async def work() -> None:
+            for definition in await catch_up(self.context):
+                self._retry_after_lease(definition, "catch-up")
+
+        await self._tracked(work)
+
+    def _retry_after_lease(self, definition: JobDefinition, trigger: Trigger) -> None:
+        """One more try of ``definition``'s latest period once the claim met now would have expired."""
+        zone = self.context.settings.zone
+        delay = timedelta(seconds=self.context.settings.job_lease_seconds + RETRY_MARGIN_SECONDS)
+        self.scheduler.add_job(
+            self.run_latest,
+            DateTrigger(run_date=datetime.now(zone) + delay, timezone=zone),
+            args=[definition, trigger],
+            id=f"retry:{definition.name}",
+            name=f"{definition.description} (held elsewhere: tried again)",
+            replace_existing=True,
+        )
 
     def start(self) -> None:
         zone = self.context.settings.zone

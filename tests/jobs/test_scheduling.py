@@ -1,17 +1,27 @@
-"""SPEC §6, §14: cron times in Europe/Paris that never fall in the daylight-saving hour, across a year."""
+"""SPEC §6, §14: cron times in Europe/Paris that never fall in the daylight-saving hour, across a year; a
+period held by another instance is tried again once its lease would have expired."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import select, update
 
+from pv_service.clock import utc_now
 from pv_service.config import Settings
 from pv_service.context import ServiceContext
-from pv_service.jobs.catalogue import JOBS
+from pv_service.jobs.catalogue import JOBS, JOBS_BY_NAME
 from pv_service.jobs.periods import latest_complete, parse_period, period_containing
-from pv_service.jobs.scheduling import cron_trigger
+from pv_service.jobs.runner import INSTANCE
+from pv_service.jobs.scheduling import FIRST_START, RunningScheduler, cron_trigger
+from pv_service.storage.database import Database
+from pv_service.storage.models import JobClaim, JobRun, ServiceMarker
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -76,3 +86,59 @@ def test_periods_parse_and_the_latest_complete_one() -> None:
     assert latest_complete("week", date(2026, 11, 23)).key == "2026-W47"
     assert latest_complete("month", date(2026, 1, 5)).key == "2025-12"
     assert period_containing("week", date(2027, 1, 1)).key == "2026-W53"
+
+
+OTHER_INSTANCE = "other-host:4242:0a1b2c"
+HELD = "is running on another instance"
+
+
+def _times_held(caplog: pytest.LogCaptureFixture) -> int:
+    return sum(HELD in record.getMessage() for record in caplog.records)
+
+
+async def test_a_period_held_by_an_instance_that_falls_silent_is_taken_over_after_its_lease(
+    settings: Settings, database: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="pv_service.jobs")
+    context = ServiceContext.from_settings(replace(settings, scheduler_enabled=True, job_lease_seconds=1))
+    digest = JOBS_BY_NAME["weekly-signal-digest"]
+    week = latest_complete("week", utc_now().astimezone(settings.zone).date()).key
+    claim_key = (JobClaim.job == digest.name) & (JobClaim.period == week)
+    async with database.session() as session, session.begin():
+        # A deployment running for months, and another instance in the middle of the week's digest.
+        session.add(ServiceMarker(name=FIRST_START, at=utc_now() - timedelta(days=90)))
+        held = JobRun(job=digest.name, period=week, status="running", trigger="schedule", instance=OTHER_INSTANCE,
+                      started_at=utc_now(), finished_at=None, counts={}, error=None)  # fmt: skip
+        session.add(held)
+        await session.flush()
+        session.add(
+            JobClaim(job=digest.name, period=week, status="running", run_id=held.id, heartbeat_at=utc_now(), attempts=1)
+        )
+    running = RunningScheduler(context)
+    running.start()
+    try:
+        # The other instance stays alive (heartbeats) until this one has met its claim at start and once more.
+        deadline = time.monotonic() + 30
+        while _times_held(caplog) < 2:
+            assert time.monotonic() < deadline, "the held period was not tried again within 30 s"
+            async with database.session() as session, session.begin():
+                await session.execute(update(JobClaim).where(claim_key).values(heartbeat_at=utc_now()))
+            await asyncio.sleep(0.2)
+        silent_since = utc_now()
+        while True:
+            async with database.read_session() as session:
+                status = await session.scalar(select(JobClaim.status).where(claim_key))
+            if status == "succeeded":
+                break
+            assert time.monotonic() < deadline, f"the period was not taken over within 30 s (claim {status})"
+            await asyncio.sleep(0.2)
+    finally:
+        await running.stop()
+        await context.close()
+    async with database.read_session() as session:
+        runs = list(await session.scalars(select(JobRun).where(JobRun.job == digest.name).order_by(JobRun.id)))
+    assert [(r.instance, r.period, r.status, r.error) for r in runs] == [
+        (OTHER_INSTANCE, week, "failed", "lease expired; taken over"),
+        (INSTANCE, week, "succeeded", None),
+    ]
+    assert runs[1].started_at > silent_since, "taken over while the other instance was still alive"
