@@ -18,8 +18,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy.engine import make_url
 
+from pv_service.app import create_app
 from pv_service.context import ServiceContext
-from pv_service.demo import prepare_demo, serve
+from pv_service.demo import prepare_demo
 from pv_service.digests.render import digest_text
 from pv_service.digests.schemas import DigestBody
 from pv_service.digests.service import get_digest
@@ -28,6 +29,7 @@ from pv_service.jobs.schemas import RunView
 from pv_service.jobs.service import start_run
 from pv_service.registry.schemas import ImportReport
 from pv_service.registry.service import import_ndjson
+from pv_service.server import serve
 from pv_service.storage.migrate import upgrade
 from pv_service.users.schemas import ROLES
 from pv_service.users.service import UserError, create_user, issue_token, list_tokens, revoke_token
@@ -186,6 +188,25 @@ def registry_import(app: Litestar, file: Path) -> None:
         sys.exit(1)
 
 
+@click.command(name="run", help="Serve the service, with its connection limit and client timeouts (PV_* settings).")
+@click.option("-H", "--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("-p", "--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@click.option("-U", "--uds", default=None, help="Listen on this UNIX socket instead of a host and port.")
+@click.option("-F", "--fd", default=None, type=int, help="Listen on the socket of this file descriptor instead.")
+@click.option("--ssl-certfile", default=None, type=click.Path(exists=True, dir_okay=False), help="TLS certificate.")
+@click.option("--ssl-keyfile", default=None, type=click.Path(exists=True, dir_okay=False), help="TLS private key.")
+def run_service(
+    app: Litestar,
+    host: str,
+    port: int,
+    uds: str | None,
+    fd: int | None,
+    ssl_certfile: str | None,
+    ssl_keyfile: str | None,
+) -> None:
+    serve(app, host=host, port=port, uds=uds, fd=fd, ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)
+
+
 @click.command(name="demo", help="Serve a demo on a fresh SQLite file with generated data; print a token per role.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
@@ -197,7 +218,7 @@ def demo(app: Litestar, host: str, port: int, patients: int) -> None:
     click.echo(f"http://{host}:{port}")
     click.echo(f"http://{host}:{port}/login")
     sys.stdout.flush()
-    serve(settings, host=host, port=port)
+    serve(create_app(settings), host=host, port=port, log_level="warning")
 
 
 @click.group(cls=LitestarGroup, name="jobs", help="Scheduled jobs, run on demand.")
@@ -248,11 +269,12 @@ def digest_show(app: Litestar, week: str) -> None:
     click.echo(digest_text(digest), nl=False)
 
 
-COMMANDS = (db_group, users_group, tokens_group, registry_group, jobs_group, digest_group, demo)
+# ``run`` replaces Litestar's own, which serves with uvicorn's defaults (no head or body timeout).
+COMMANDS = (run_service, db_group, users_group, tokens_group, registry_group, jobs_group, digest_group, demo)
 
 
 def main() -> None:
-    """Litestar's own commands (``run``, ``routes``, …) on ``create_app``, plus the service's."""
+    """Litestar's own commands (``routes``, ``info``, …) on ``create_app``, plus the service's (``run`` among them)."""
     os.environ.setdefault("LITESTAR_APP", "pv_service.app:create_app")
     os.environ.setdefault("LITESTAR_QUIET_CONSOLE", "1")
     for command in COMMANDS:

@@ -41,6 +41,14 @@ class Settings:
     retention_records_years: int = field(default=10, metadata=_env("PV_RETENTION_RECORDS_YEARS"))
     max_body_bytes: int = field(default=1024 * 1024, metadata=_env("PV_MAX_BODY_BYTES"))
     import_max_bytes: int = field(default=256 * 1024 * 1024, metadata=_env("PV_IMPORT_MAX_BYTES"))
+    # Open connections beyond which a request is answered 503 (well above the 300 slow clients of SPEC §15).
+    max_connections: int = field(default=1000, metadata=_env("PV_MAX_CONNECTIONS"))
+    # The request line and headers must be in this long after the connection opens or a next request starts.
+    header_timeout_seconds: int = field(default=10, metadata=_env("PV_HEADER_TIMEOUT_SECONDS"))
+    # Longest pause between two parts of a request body being read (nginx's client_body_timeout); then 408.
+    body_timeout_seconds: int = field(default=30, metadata=_env("PV_BODY_TIMEOUT_SECONDS"))
+    # A connection with no request under way is closed after this long without a byte.
+    idle_timeout_seconds: int = field(default=5, metadata=_env("PV_IDLE_TIMEOUT_SECONDS"))
     token_days: int = field(default=90, metadata=_env("PV_TOKEN_DAYS"))
     scheduler_enabled: bool = field(default=True, metadata=_env("PV_SCHEDULER_ENABLED"))
     secret_key: str = field(default="", metadata=_env("PV_SECRET_KEY"))

@@ -9,9 +9,7 @@ from dataclasses import replace
 from datetime import datetime
 
 import msgspec
-import uvicorn
 
-from pv_service.app import create_app
 from pv_service.config import Settings, sqlite_url
 from pv_service.context import open_context
 from pv_service.demo_cases import generate_cases, run_jobs_once
@@ -60,7 +58,3 @@ def prepare_demo(settings: Settings, *, patients: int, cases: int = 240) -> tupl
     )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return settings, asyncio.run(_populate(settings, patients, cases))
-
-
-def serve(settings: Settings, *, host: str, port: int) -> None:
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
