@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
-from litestar import Controller, Response, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from pv_service.auth import BEARER, allow
@@ -19,6 +20,11 @@ from pv_service.pagination import Page
 from pv_service.rules.findings import AnomalyKind
 
 STAFF = [allow("pv_staff")]
+
+
+async def _job_known_first(request: Request[Any, Any, Any]) -> None:
+    """404 for an unknown job before the body's shape is judged (SPEC §14 precedence)."""
+    service.job_named(request.path_params["name"])
 
 
 class JobsController(Controller):
@@ -37,7 +43,7 @@ class JobsController(Controller):
     @post(
         "/jobs/{name:str}/runs",
         guards=STAFF,
-        before_request=strict_body(RunRequest | None),
+        before_request=strict_body(RunRequest | None, first=_job_known_first),
         responses={
             **replay_answer(RunView, "That period was already done: the existing run, nothing created (SPEC §13)"),
             **problem_responses(400, 403, 404, 409, 413, 422),

@@ -10,6 +10,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath, JSONBody
 
 from pv_service.auth import BEARER, allow
+from pv_service.cases.service import ensure_patient_within_reach
 from pv_service.context import ServiceContext
 from pv_service.di import Context, CurrentCaller, PageAsked
 from pv_service.errors import problem_responses
@@ -37,6 +38,11 @@ def _created_or_replayed(answer: tuple[Any, bool]) -> Response[Any]:
     return Response(view, status_code=201 if created else 200)
 
 
+async def _patient_within_reach_first(request: Request[Any, Any, Any]) -> None:
+    """404 for a patient outside reach before the body's shape is judged (SPEC §14 precedence)."""
+    await ensure_patient_within_reach(request.app.state.context, request.user, request.path_params["registry_id"])
+
+
 def _recorded_about_a_patient(kind: RecordKind[Any], path: str, summary: str) -> HTTPRouteHandler:
     """``POST /patients/{registry_id}<path>``: a prescriber records a ``kind`` record about a patient within
     their reach. The four such routes differ only by their kind, so this one function makes each of them,
@@ -60,7 +66,7 @@ def _recorded_about_a_patient(kind: RecordKind[Any], path: str, summary: str) ->
     return post(
         PATIENT + path,
         guards=[allow("prescriber")],
-        before_request=strict_body(api.body),
+        before_request=strict_body(api.body, first=_patient_within_reach_first),
         responses={**replay_answer(api.view, REPLAYED), **WRITE_PROBLEMS},
         status_code=201,
         summary=summary,
