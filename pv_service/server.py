@@ -17,7 +17,10 @@ sends its request head slowly, pauses in its body, or trickles the rest of a bod
 from __future__ import annotations
 
 import asyncio
+import logging
+from pathlib import Path
 from typing import Any
+from urllib.parse import unquote_plus
 
 import h11
 import uvicorn
@@ -28,7 +31,9 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from pv_service.config import Settings
 from pv_service.errors import Problem
+from pv_service.rules.personal_identifiers import redact_personal_identifiers
 from pv_service.rules.text import Text
+from pv_service.users.service import TOKEN_PATTERN
 
 # Time left to requests under way when the service is stopped (SIGTERM), within a usual 30 s grace period.
 GRACEFUL_SHUTDOWN_SECONDS = 20
@@ -141,6 +146,16 @@ class TimedH11Protocol(H11Protocol):
         self.transport.close()
 
 
+def redact_access_line(record: logging.LogRecord) -> bool:
+    """Keep an access line, its path and query read as text with any identifier or token a client put in
+    them replaced by its kind: a log is read by more people than the cases."""
+    if isinstance(record.args, tuple) and len(record.args) == 5:
+        client, method, path, version, status = record.args
+        text = TOKEN_PATTERN.sub("[token]", unquote_plus(str(path)))
+        record.args = (client, method, redact_personal_identifiers(text), version, status)
+    return True
+
+
 def serve(
     app: Litestar,
     *,
@@ -161,7 +176,7 @@ def serve(
     class Protocol(TimedH11Protocol):
         header_timeout = settings.header_timeout_seconds
 
-    uvicorn.run(
+    config = uvicorn.Config(
         BodyTimeout(app, settings.body_timeout_seconds),
         host=host,
         port=port,
@@ -176,3 +191,7 @@ def serve(
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         log_level=log_level,
     )
+    logging.getLogger("uvicorn.access").addFilter(redact_access_line)
+    uvicorn.Server(config).run()
+    if uds:
+        Path(uds).unlink(missing_ok=True)

@@ -9,7 +9,6 @@ end.
 from __future__ import annotations
 
 import logging
-import re
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -17,16 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from pv_service.rules.personal_identifiers import find_personal_identifier
-from pv_service.users.service import TOKEN_PREFIX
+from pv_service.users.service import TOKEN_PATTERN
 
 # The tests' own HTTP client logs each URL it asks for, including the identifiers tests send on purpose.
 CLIENT_LOGGERS = ("httpx", "httpcore")
-_TOKEN = re.compile(re.escape(TOKEN_PREFIX) + r"[A-Za-z0-9_\-]{16,}")
 
 
 def personal_data_in(line: str) -> str | None:
     """What kind of personal data ``line`` holds (``nir``, ``phone``, ``email``, ``token``), if any."""
-    if _TOKEN.search(line):
+    if TOKEN_PATTERN.search(line):
         return "token"
     return find_personal_identifier(line)
 

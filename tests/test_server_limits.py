@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -424,3 +425,18 @@ async def test_requests_beyond_the_connection_limit_are_503_and_health_answers_o
         process.stop()
     assert status_of(refused) == 503, refused[:300]
     assert statuses[-1] == 200, statuses
+
+
+def test_the_access_log_gives_an_identifier_or_token_in_a_path_or_query_as_its_kind(service: Service) -> None:
+    email, nir, token = "jean.dupont@example.fr", "1 70 05 44 109 123 70", service.tokens["pv_staff"]
+    with httpx.Client(base_url=service.process.base_url, headers=service.headers("pv_staff")) as client:
+        assert client.get(f"/api/v1/patients/{email}").status_code == 404
+        assert client.get("/api/v1/queue", params={"term": nir, "assignee": "06 12 34 56 78"}).status_code == 200
+        assert client.get("/login", params={"token": token}).status_code == 200
+    deadline = time.monotonic() + MARGIN
+    while "/login?token=" not in service.log() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    log = service.log()
+    assert "/api/v1/patients/[email]" in log and "term=[nir]&assignee=[phone]" in log and "token=[token]" in log
+    for value in (email, nir, token, "06 12 34 56 78", quote(email), quote(nir)):
+        assert value not in log

@@ -6,6 +6,7 @@ A token is shown once; only its SHA-256 digest is stored, so a copy of the datab
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from datetime import timedelta
 from typing import TypeGuard
@@ -24,6 +25,8 @@ from pv_service.users import repository
 from pv_service.users.schemas import ROLES, Caller, IssuedToken, Me, TokenView, UserView
 
 TOKEN_PREFIX = "pvt_"
+# A token's value as it may show up in a text: its prefix, then URL-safe characters.
+TOKEN_PATTERN = re.compile(re.escape(TOKEN_PREFIX) + r"[A-Za-z0-9_\-]+")
 TOKEN_ID_PREFIX = "tok_"
 
 
