@@ -136,8 +136,9 @@ class SlowClient:
     response: bytes = b""
 
     async def run(self, service: Service, started: asyncio.Event) -> None:
-        reader, writer = await connect(service.port)
+        # Times are read before the act: the server's timer starts no earlier, whatever this loop's delays.
         self.opened = self.last_sent = time.monotonic()
+        reader, writer = await connect(service.port)
         closing = asyncio.create_task(read_until_closed(reader, max(HEADER_TIMEOUT, BODY_TIMEOUT) + 2 * MARGIN))
         trickle = asyncio.create_task(self.trickle(service, writer, started))
         self.response = await closing
@@ -171,9 +172,10 @@ class SlowClient:
         started.set()
         for piece in (b'{"pa', b"tie", b'nt"'):
             await asyncio.sleep(0.5)
+            sending = time.monotonic()
             if not await send(writer, piece):
                 return
-            self.last_sent = time.monotonic()
+            self.last_sent = sending
 
 
 async def health_status(process: ServiceProcess) -> int:
