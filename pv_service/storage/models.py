@@ -65,6 +65,18 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+class ClientText(TypeDecorator[str]):
+    """Text a client wrote, compared or stored alike on both engines: PostgreSQL's text cannot hold U+0000, so
+    each one is bound as U+FFFD (the replacement character) — a reaction's text keeps its place (the version
+    keeps the text as received), and a registry id holding one names no patient (the registry's ids cannot)."""
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        return None if value is None else value.replace("\x00", "\ufffd")
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
@@ -98,7 +110,7 @@ class Patient(Base):
     __tablename__ = "patients"
 
     id: Mapped[int] = mapped_column(SurrogateKey, primary_key=True, autoincrement=True)
-    registry_id: Mapped[str] = mapped_column(String(64), unique=True)
+    registry_id: Mapped[str] = mapped_column(ClientText(64), unique=True)
     # Retention replaces it by the first year of a 5-year band.
     birth_year: Mapped[int | None] = mapped_column(Integer)
     birth_year_band: Mapped[int | None] = mapped_column(Integer)
@@ -285,7 +297,7 @@ class CaseReaction(Base):
     id: Mapped[int] = mapped_column(SurrogateKey, primary_key=True, autoincrement=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
     position: Mapped[int] = mapped_column(Integer)
-    text: Mapped[str | None] = mapped_column(String(2000))
+    text: Mapped[str | None] = mapped_column(ClientText(2000))
     code: Mapped[str | None] = mapped_column(String(64), index=True)
     onset_date: Mapped[date | None] = mapped_column(Date)
     end_date: Mapped[date | None] = mapped_column(Date)
