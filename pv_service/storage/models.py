@@ -66,9 +66,10 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 
 class ClientText(TypeDecorator[str]):
-    """Text a client wrote, compared or stored alike on both engines: PostgreSQL's text cannot hold U+0000, so
-    each one is bound as U+FFFD (the replacement character) — a reaction's text keeps its place (the version
-    keeps the text as received), and a registry id holding one names no patient (the registry's ids cannot)."""
+    """Every text column: what a client wrote is compared and stored alike on both engines. PostgreSQL's text
+    cannot hold U+0000, so each one is bound as U+FFFD (the replacement character) — a reaction's text keeps
+    its place (the version keeps the text as received), a name from an import is stored, and a registry id
+    holding one names no patient (the registry's ids cannot)."""
 
     impl = String
     cache_ok = True
@@ -86,19 +87,19 @@ class User(Base):
 
     __tablename__ = "users"
 
-    rpps: Mapped[str] = mapped_column(String(11), primary_key=True)
-    role: Mapped[str] = mapped_column(String(16))
-    name: Mapped[str] = mapped_column(String(200))
-    structure: Mapped[str | None] = mapped_column(String(500))
+    rpps: Mapped[str] = mapped_column(ClientText(11), primary_key=True)
+    role: Mapped[str] = mapped_column(ClientText(16))
+    name: Mapped[str] = mapped_column(ClientText(200))
+    structure: Mapped[str | None] = mapped_column(ClientText(500))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class Token(Base):
     __tablename__ = "tokens"
 
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    id: Mapped[str] = mapped_column(ClientText(40), primary_key=True)
     user_rpps: Mapped[str] = mapped_column(ForeignKey("users.rpps"), index=True)
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    token_hash: Mapped[str] = mapped_column(ClientText(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
@@ -115,16 +116,16 @@ class Patient(Base):
     birth_year: Mapped[int | None] = mapped_column(Integer)
     birth_year_band: Mapped[int | None] = mapped_column(Integer)
     pseudonymised_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
-    sex: Mapped[str] = mapped_column(String(1))
-    indication: Mapped[str] = mapped_column(String(64))
-    reference_structure: Mapped[str | None] = mapped_column(String(500))
+    sex: Mapped[str] = mapped_column(ClientText(1))
+    indication: Mapped[str] = mapped_column(ClientText(64))
+    reference_structure: Mapped[str | None] = mapped_column(ClientText(500))
     inclusion_date: Mapped[date] = mapped_column(Date)
     reference_prescriber: Mapped[str] = mapped_column(ForeignKey("users.rpps"), index=True)
     city_doctor: Mapped[str | None] = mapped_column(ForeignKey("users.rpps"), index=True)
     pharmacist: Mapped[str | None] = mapped_column(ForeignKey("users.rpps"), index=True)
     registry_consent: Mapped[bool] = mapped_column(Boolean)
     nir_consent: Mapped[bool] = mapped_column(Boolean)
-    legal_status: Mapped[str] = mapped_column(String(16))
+    legal_status: Mapped[str] = mapped_column(ClientText(16))
 
     withdrawal: Mapped[Withdrawal | None] = relationship(back_populates="patient", lazy="joined")
 
@@ -132,10 +133,10 @@ class Patient(Base):
 class Prescription(Base):
     __tablename__ = "prescriptions"
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    id: Mapped[str] = mapped_column(ClientText(64), primary_key=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
     prescriber: Mapped[str] = mapped_column(ForeignKey("users.rpps"), index=True)
-    product: Mapped[str] = mapped_column(String(64))
+    product: Mapped[str] = mapped_column(ClientText(64))
     daily_thc_mg: Mapped[float] = mapped_column(Float)
     daily_cbd_mg: Mapped[float] = mapped_column(Float)
     start_date: Mapped[date] = mapped_column(Date)
@@ -147,7 +148,7 @@ class Prescription(Base):
 class Dispensation(Base):
     __tablename__ = "dispensations"
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    id: Mapped[str] = mapped_column(ClientText(64), primary_key=True)
     prescription_id: Mapped[str] = mapped_column(ForeignKey("prescriptions.id"), index=True)
     # Denormalised from the prescription: reach and cross-checks filter dispensations by patient.
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
@@ -178,7 +179,7 @@ class Consultation(Base):
     id: Mapped[int] = mapped_column(SurrogateKey, primary_key=True, autoincrement=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"))
     date: Mapped[date] = mapped_column(Date)
-    kind: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(ClientText(16))
     month: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (UniqueConstraint("patient_id", "date", "kind"),)
@@ -190,7 +191,7 @@ class Withdrawal(Base):
     id: Mapped[int] = mapped_column(SurrogateKey, primary_key=True, autoincrement=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), unique=True)
     date: Mapped[date] = mapped_column(Date)
-    reason: Mapped[str] = mapped_column(String(500))
+    reason: Mapped[str] = mapped_column(ClientText(500))
 
     patient: Mapped[Patient] = relationship(back_populates="withdrawal")
 
@@ -202,10 +203,10 @@ class AuditEntry(Base):
 
     id: Mapped[int] = mapped_column(SurrogateKey, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(UtcDateTime())
-    actor: Mapped[str] = mapped_column(String(32))
-    action: Mapped[str] = mapped_column(String(64))
-    entity: Mapped[str] = mapped_column(String(32))
-    entity_id: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(ClientText(32))
+    action: Mapped[str] = mapped_column(ClientText(64))
+    entity: Mapped[str] = mapped_column(ClientText(32))
+    entity_id: Mapped[str] = mapped_column(ClientText(64))
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
@@ -218,20 +219,20 @@ class Case(Base):
     __tablename__ = "cases"
 
     id: Mapped[int] = mapped_column(SurrogateKey, primary_key=True, autoincrement=True)
-    case_number: Mapped[str] = mapped_column(String(32), unique=True)
+    case_number: Mapped[str] = mapped_column(ClientText(32), unique=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
     reporter_rpps: Mapped[str] = mapped_column(ForeignKey("users.rpps"), index=True)
-    reporter_role: Mapped[str] = mapped_column(String(16))
+    reporter_role: Mapped[str] = mapped_column(ClientText(16))
     received_at: Mapped[datetime] = mapped_column(UtcDateTime())
     # Receipt of the version that first made the case serious: the due dates count from it.
     serious_since: Mapped[datetime | None] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
     version: Mapped[int] = mapped_column(Integer)
     revision: Mapped[int] = mapped_column(Integer)
-    state: Mapped[str] = mapped_column(String(24))
+    state: Mapped[str] = mapped_column(ClientText(24))
     serious: Mapped[bool] = mapped_column(Boolean)
     expected: Mapped[bool] = mapped_column(Boolean)
-    priority: Mapped[str] = mapped_column(String(2))
+    priority: Mapped[str] = mapped_column(ClientText(2))
     criteria: Mapped[list[str]] = mapped_column(JSON)
     suggested_criteria: Mapped[list[str]] = mapped_column(JSON)
     triage_due: Mapped[datetime] = mapped_column(UtcDateTime())
@@ -239,16 +240,16 @@ class Case(Base):
     completeness: Mapped[float] = mapped_column(Float)
     missing: Mapped[list[str]] = mapped_column(JSON)
     warnings: Mapped[list[dict[str, str]]] = mapped_column(JSON)
-    product: Mapped[str] = mapped_column(String(64), index=True)
+    product: Mapped[str] = mapped_column(ClientText(64), index=True)
     daily_thc_mg: Mapped[float | None] = mapped_column(Float)
     daily_cbd_mg: Mapped[float | None] = mapped_column(Float)
     special_situations: Mapped[list[str]] = mapped_column(JSON)
     assignee: Mapped[str | None] = mapped_column(ForeignKey("users.rpps"))
     forwarded_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
-    forward_destination: Mapped[str | None] = mapped_column(String(8))
-    forward_reference: Mapped[str | None] = mapped_column(String(100))
+    forward_destination: Mapped[str | None] = mapped_column(ClientText(8))
+    forward_reference: Mapped[str | None] = mapped_column(ClientText(100))
     duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
-    nullification_reason: Mapped[str | None] = mapped_column(String(500))
+    nullification_reason: Mapped[str | None] = mapped_column(ClientText(500))
 
     # The queue's order, with the state so that filtering on it needs no row lookup.
     __table_args__ = (Index("ix_cases_queue", "priority", "triage_due", "received_at", "id", "state"),)
@@ -298,18 +299,18 @@ class CaseReaction(Base):
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
     position: Mapped[int] = mapped_column(Integer)
     text: Mapped[str | None] = mapped_column(ClientText(2000))
-    code: Mapped[str | None] = mapped_column(String(64), index=True)
+    code: Mapped[str | None] = mapped_column(ClientText(64), index=True)
     onset_date: Mapped[date | None] = mapped_column(Date)
     end_date: Mapped[date | None] = mapped_column(Date)
-    outcome: Mapped[str | None] = mapped_column(String(32))
+    outcome: Mapped[str | None] = mapped_column(ClientText(32))
     criteria: Mapped[list[str]] = mapped_column(JSON)
     expected: Mapped[bool] = mapped_column(Boolean)
     # Set by PV staff: they outlast follow-ups.
     staff_criteria: Mapped[list[str] | None] = mapped_column(JSON)
-    who_umc: Mapped[str | None] = mapped_column(String(16))
-    chronology: Mapped[str | None] = mapped_column(String(2))
-    semiology: Mapped[str | None] = mapped_column(String(2))
-    intrinsic_score: Mapped[str | None] = mapped_column(String(2))
+    who_umc: Mapped[str | None] = mapped_column(ClientText(16))
+    chronology: Mapped[str | None] = mapped_column(ClientText(2))
+    semiology: Mapped[str | None] = mapped_column(ClientText(2))
+    intrinsic_score: Mapped[str | None] = mapped_column(ClientText(2))
 
     __table_args__ = (UniqueConstraint("case_id", "position"),)
 
@@ -338,11 +339,11 @@ class IdempotencyKey(Base):
     __tablename__ = "idempotency_keys"
 
     user_rpps: Mapped[str] = mapped_column(ForeignKey("users.rpps"), primary_key=True)
-    key: Mapped[str] = mapped_column(String(200), primary_key=True)
-    body_hash: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(ClientText(200), primary_key=True)
+    body_hash: Mapped[str] = mapped_column(ClientText(64))
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
     response: Mapped[bytes] = mapped_column(LargeBinary)
-    etag: Mapped[str] = mapped_column(String(64))
+    etag: Mapped[str] = mapped_column(ClientText(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
@@ -355,7 +356,7 @@ class FollowUpRequest(Base):
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     at: Mapped[datetime] = mapped_column(UtcDateTime())
     actor: Mapped[str] = mapped_column(ForeignKey("users.rpps"))
-    message: Mapped[str] = mapped_column(String(2000))
+    message: Mapped[str] = mapped_column(ClientText(2000))
     reply_by: Mapped[date] = mapped_column(Date)
     answered_version: Mapped[int | None] = mapped_column(Integer)
 
@@ -365,9 +366,9 @@ class JobClaim(Base):
 
     __tablename__ = "job_claims"
 
-    job: Mapped[str] = mapped_column(String(40), primary_key=True)
-    period: Mapped[str] = mapped_column(String(16), primary_key=True)
-    status: Mapped[str] = mapped_column(String(12))
+    job: Mapped[str] = mapped_column(ClientText(40), primary_key=True)
+    period: Mapped[str] = mapped_column(ClientText(16), primary_key=True)
+    status: Mapped[str] = mapped_column(ClientText(12))
     run_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
     heartbeat_at: Mapped[datetime] = mapped_column(UtcDateTime())
     attempts: Mapped[int] = mapped_column(Integer)
@@ -379,15 +380,15 @@ class JobRun(Base):
     __tablename__ = "job_runs"
 
     id: Mapped[int] = mapped_column(SurrogateKey, primary_key=True, autoincrement=True)
-    job: Mapped[str] = mapped_column(String(40))
-    period: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(12))
-    trigger: Mapped[str] = mapped_column(String(12))
-    instance: Mapped[str] = mapped_column(String(64))
+    job: Mapped[str] = mapped_column(ClientText(40))
+    period: Mapped[str] = mapped_column(ClientText(16))
+    status: Mapped[str] = mapped_column(ClientText(12))
+    trigger: Mapped[str] = mapped_column(ClientText(12))
+    instance: Mapped[str] = mapped_column(ClientText(64))
     started_at: Mapped[datetime] = mapped_column(UtcDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     counts: Mapped[dict[str, int]] = mapped_column(JSON)
-    error: Mapped[str | None] = mapped_column(String(2000))
+    error: Mapped[str | None] = mapped_column(ClientText(2000))
 
     __table_args__ = (Index("ix_job_runs_job_id", "job", "id"),)
 
@@ -398,8 +399,8 @@ class Anomaly(Base):
     __tablename__ = "anomalies"
 
     id: Mapped[int] = mapped_column(SurrogateKey, primary_key=True, autoincrement=True)
-    key: Mapped[str] = mapped_column(String(400), unique=True)
-    kind: Mapped[str] = mapped_column(String(40), index=True)
+    key: Mapped[str] = mapped_column(ClientText(400), unique=True)
+    kind: Mapped[str] = mapped_column(ClientText(40), index=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
     records: Mapped[list[str]] = mapped_column(JSON)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON)
@@ -419,7 +420,7 @@ class Digest(Base):
 
     __tablename__ = "digests"
 
-    week: Mapped[str] = mapped_column(String(8), primary_key=True)
+    week: Mapped[str] = mapped_column(ClientText(8), primary_key=True)
     produced_at: Mapped[datetime] = mapped_column(UtcDateTime())
     job_run_id: Mapped[int] = mapped_column(ForeignKey("job_runs.id"))
     body: Mapped[dict[str, Any]] = mapped_column(JSON)
@@ -430,5 +431,5 @@ class ServiceMarker(Base):
 
     __tablename__ = "service_markers"
 
-    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(ClientText(40), primary_key=True)
     at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -15,12 +15,14 @@ from conftest import (
     PRESCRIBER,
     PV_STAFF,
     Tokens,
+    ndjson,
+    registry_lines,
 )
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 
 from pv_service.storage.database import Database
-from pv_service.storage.models import Prescription
+from pv_service.storage.models import Prescription, User
 
 RX = "/api/v1/patients/RC-000123/prescriptions"
 STEPS = "/api/v1/patients/RC-000123/titration-steps"
@@ -527,3 +529,16 @@ async def test_reference_documents_are_served(client: AsyncTestClient, registry:
     for name in ("indications", "reactions"):
         assert (await client.get(f"/api/v1/reference/{name}", headers=headers)).status_code == 200
     assert (await client.get("/api/v1/reference/nothing", headers=headers)).status_code == 404
+
+
+async def test_an_imported_name_holding_a_nul_character_is_stored_with_a_replacement_character(
+    client: AsyncTestClient, registry: Tokens, database: Database
+) -> None:
+    lines = registry_lines()
+    lines[0] |= {"name": "Dr\x00 A. Martin", "structure": "CHU\x00 de Nantes"}
+    headers = registry.headers(ADMIN) | {"Content-Type": "application/x-ndjson"}
+    response = await client.post("/api/v1/registry/imports", content=ndjson(lines), headers=headers)
+    assert response.status_code == 200, response.text
+    async with database.read_session() as session:
+        stored = (await session.execute(select(User.name, User.structure).where(User.rpps == lines[0]["rpps"]))).one()
+    assert tuple(stored) == ("Dr\ufffd A. Martin", "CHU\ufffd de Nantes")
