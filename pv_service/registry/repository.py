@@ -7,20 +7,37 @@ has read in a ``Mirror`` and decides with the rules, without SQL of its own.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import date
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import ColumnElement, RowMapping, Table, and_, exists, false, insert, or_, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    RowMapping,
+    Select,
+    Table,
+    and_,
+    exists,
+    false,
+    insert,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pv_service.storage.models import Dispensation, Patient
+from pv_service.storage.models import Dispensation, Patient, Prescription, TitrationStep, Withdrawal
 from pv_service.users.schemas import Caller
 
 Row = dict[str, Any]
 
 # Keeps each IN (...) list well under SQLite's bound-parameter limit.
 LOOKUP_CHUNK = 900
+# Rows fetched from the database at a time by the cross-checks' streams.
+STREAM_BATCH = 10_000
 
 
 # --- reach -----------------------------------------------------------------------------------------
@@ -125,3 +142,89 @@ async def insert_rows_returning_ids(
 
 async def update_row(session: AsyncSession, table: Table, key: Mapping[str, Any], values: Mapping[str, Any]) -> None:
     await session.execute(update(table).where(_matches(table, key)).values(**values))
+
+
+# --- the cross-checks' streams: one patient's rows at a time -------------------------------------------
+
+
+# What a prescription prescribed, in the order of the rules' ``PrescriptionFacts`` after its id and patient.
+PRESCRIBED = (
+    Prescription.product,
+    Prescription.start_date,
+    Prescription.days,
+    Prescription.secure,
+    Prescription.daily_thc_mg,
+    Prescription.daily_cbd_mg,
+)
+
+
+async def _by_patient(session: AsyncSession, query: Select[Any]) -> AsyncIterator[tuple[int, list[Any]]]:
+    """(patient id, rows) for each patient of a query ordered by patient id, its first column. Rows are
+    plain tuples fetched ``STREAM_BATCH`` at a time: one batch and one patient's rows are held, whatever
+    the table's size."""
+    result = await session.stream(query.execution_options(yield_per=STREAM_BATCH))
+    patient_of = itemgetter(0)
+    pending: list[Any] = []
+    pending_patient = 0
+    async for batch in result.partitions():
+        for patient_id, rows in groupby(batch, key=patient_of):
+            if pending and patient_id != pending_patient:
+                yield pending_patient, pending
+                pending = []
+            pending_patient = patient_id
+            pending.extend(rows)
+    if pending:
+        yield pending_patient, pending
+
+
+def supplies_by_patient(session: AsyncSession, until: date) -> AsyncIterator[tuple[int, list[Any]]]:
+    """Each patient's dispensations dated on or before ``until``, by prescription, date and id, as rows
+    (patient_id, prescription_id, id, date, quantity, days_supply, pharmacist, *PRESCRIBED)."""
+    query = (
+        select(
+            Dispensation.patient_id,
+            Dispensation.prescription_id,
+            Dispensation.id,
+            Dispensation.date,
+            Dispensation.quantity,
+            Dispensation.days_supply,
+            Dispensation.pharmacist,
+            *PRESCRIBED,
+        )
+        .join(Prescription, Prescription.id == Dispensation.prescription_id)
+        .where(Dispensation.date <= until)
+        .order_by(Dispensation.patient_id, Dispensation.prescription_id, Dispensation.date, Dispensation.id)
+    )
+    return _by_patient(session, query)
+
+
+def secure_prescriptions_by_patient(session: AsyncSession, until: date) -> AsyncIterator[tuple[int, list[Any]]]:
+    """Each patient's secure prescriptions starting on or before ``until``, by start date and id, as rows
+    (patient_id, id, *PRESCRIBED)."""
+    query = (
+        select(Prescription.patient_id, Prescription.id, *PRESCRIBED)
+        .where(Prescription.secure.is_(True), Prescription.start_date <= until)
+        .order_by(Prescription.patient_id, Prescription.start_date, Prescription.id)
+    )
+    return _by_patient(session, query)
+
+
+def titration_by_patient(session: AsyncSession, until: date) -> AsyncIterator[tuple[int, list[Any]]]:
+    """Each patient's titration steps dated on or before ``until``, by date, as rows (patient_id,
+    inclusion_date, date, daily_thc_mg, daily_cbd_mg, withdrawal_date: the patient's withdrawal on or
+    before ``until``, else None)."""
+    query = (
+        select(
+            TitrationStep.patient_id,
+            Patient.inclusion_date,
+            TitrationStep.date,
+            TitrationStep.daily_thc_mg,
+            TitrationStep.daily_cbd_mg,
+            Withdrawal.date,
+        )
+        .join(Patient, Patient.id == TitrationStep.patient_id)
+        .outerjoin(Withdrawal, (Withdrawal.patient_id == TitrationStep.patient_id) & (Withdrawal.date <= until))
+        .where(TitrationStep.date <= until)
+        .order_by(TitrationStep.patient_id, TitrationStep.date)
+    )
+    return _by_patient(session, query)
