@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench bench-pg clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || (echo "Python 3.11+ is required" && exit 1)
@@ -29,5 +29,15 @@ lint: $(STAMP)
 clean:
 	rm -rf $(VENV) data .pytest_cache
 
+# BENCH_ARGS adds options to either run, e.g. make bench BENCH_ARGS='--scale spec' (see README, Benchmark).
+BENCH_ARGS ?=
+BENCH_POSTGRES_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
+
 bench: $(STAMP)
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# Every figure on PostgreSQL, each on a database of its own created and dropped by the bench; the digest at
+# SPEC size (1 M cases, 100 k patients), the intake on two service instances sharing the database.
+bench-pg: $(STAMP)
+	$(BIN)/python bench/run.py --postgres $(BENCH_POSTGRES_URL) --results bench/results-pg.json \
+		--digest-cases 1000000 --digest-patients 100000 --intake-instances 2 $(BENCH_ARGS)

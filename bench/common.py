@@ -1,5 +1,6 @@
-"""What every figure shares: the sizes it runs at, the service context it measures through, statistics and
-the wording of its one output line, so that all figures read alike and judge alike."""
+"""What every figure shares: the sizes it runs at, the service context it measures through, statistics, and
+the result it returns (``FigureResult``: its one printed line and its entry in results.json), so that all
+figures read alike and judge alike."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ import resource
 import statistics
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pv_service.config import Settings
 from pv_service.context import ServiceContext
@@ -35,6 +36,7 @@ class Sizes:
     digest_cases: int = 200_000
     digest_patients: int = 20_000
     dispensations: int = 300_000
+    intake_instances: int = 1
     profile_dir: Path | None = None
 
 
@@ -50,6 +52,86 @@ SMALL_DISPENSATIONS = 100_000
 
 def verdict(ok: bool) -> str:
     return "ok" if ok else "BELOW TARGET"
+
+
+@dataclass(frozen=True)
+class Reference:
+    """What a ratio is taken against, measured in the same run (the bare endpoint, the one grouped count)."""
+
+    what: str
+    value: float
+    unit: str
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One measured value and its SPEC §9 target. A goal is reported but does not decide the verdict."""
+
+    name: str
+    value: float
+    unit: str
+    comparison: Literal["<=", ">="]
+    target: float
+    reference: Reference | None = None
+    goal: bool = False
+
+    @property
+    def met(self) -> bool:
+        return self.value <= self.target if self.comparison == "<=" else self.value >= self.target
+
+
+def gates_met(measures: Sequence[Measure]) -> bool:
+    """The figure's verdict: every target met; goals aside."""
+    return all(measure.met for measure in measures if not measure.goal)
+
+
+@dataclass(frozen=True)
+class FigureResult:
+    """What a figure returns: its printed line and, from the same measures, its entry in results.json.
+
+    ``measures[0]`` is the figure's headline value; ``size`` is what was measured and ``spec_size`` the
+    size SPEC §9 states the target at (None where it states none).
+    """
+
+    figure: str
+    line: str
+    size: dict[str, int]
+    spec_size: dict[str, int] | None
+    measures: tuple[Measure, ...]
+    details: dict[str, float | int | str | bool | None]
+
+    @property
+    def met(self) -> bool:
+        return gates_met(self.measures)
+
+
+def measure_json(measure: Measure) -> dict[str, Any]:
+    reference = measure.reference
+    return {
+        "name": measure.name,
+        "value": measure.value,
+        "unit": measure.unit,
+        "target": {"comparison": measure.comparison, "value": measure.target},
+        "reference": None if reference is None else asdict(reference),
+        "goal": measure.goal,
+        "met": measure.met,
+    }
+
+
+def figure_json(result: FigureResult) -> dict[str, Any]:
+    """A figure's entry in results.json: the headline measure's fields at the top, every measure below."""
+    measures = [measure_json(measure) for measure in result.measures]
+    headline = {key: measures[0][key] for key in ("value", "unit", "target", "reference")}
+    return {
+        "figure": result.figure,
+        **headline,
+        "size": result.size,
+        "spec_size": result.spec_size,
+        "met": result.met,
+        "measures": measures,
+        "details": result.details,
+        "line": result.line,
+    }
 
 
 def at_size(measured: int, spec: int) -> str:

@@ -14,7 +14,20 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from common import SMALL_DISPENSATIONS, SPEC_SIZES, Sizes, Took, open_context, profiled, timed, verdict
+from common import (
+    SMALL_DISPENSATIONS,
+    SPEC_SIZES,
+    FigureResult,
+    Measure,
+    Reference,
+    Sizes,
+    Took,
+    gates_met,
+    open_context,
+    profiled,
+    timed,
+    verdict,
+)
 from seed import (
     DISPENSATIONS,
     PATIENTS,
@@ -202,6 +215,15 @@ class Measured:
             f"{self.titration.wall:.1f}; cpu {self.took.cpu:.1f} s) = {self.per_row_us():.1f} µs/row"
         )
 
+    def details(self, prefix: str) -> dict[str, float | int]:
+        return {
+            f"{prefix}_dispensations": self.dispensations,
+            f"{prefix}_dose_seconds": self.dose.wall,
+            f"{prefix}_titration_seconds": self.titration.wall,
+            f"{prefix}_cpu_seconds": self.took.cpu,
+            f"{prefix}_us_per_row": self.per_row_us(),
+        }
+
 
 async def measure(context: ServiceContext, period: JobPeriod, dispensations: int) -> Measured:
     dose, _ = await timed(lambda: dose_crosscheck(context, period))
@@ -222,15 +244,21 @@ async def start_registry(context: ServiceContext, today: date) -> GrowingRegistr
     )
 
 
-def scaled_note(large: Measured) -> str:
+def projected_seconds(large: Measured) -> float | None:
+    """At a size below SPEC's, the time at SPEC's size if the per-row time stayed flat."""
     spec = SPEC_SIZES["dispensations"]
-    if large.dispensations >= spec:
+    return None if large.dispensations >= spec else large.per_row_us() * spec / 1e6
+
+
+def scaled_note(large: Measured) -> str:
+    projected = projected_seconds(large)
+    if projected is None:
         return f"at {large.dispensations:,}"
-    projected = large.per_row_us() * spec / 1e6
+    spec = SPEC_SIZES["dispensations"]
     return f"at {large.dispensations:,}, scaled: the target is for {spec:,}, linear projection {projected:.0f} s"
 
 
-async def crosschecks_figure(settings: Settings, sizes: Sizes) -> str:
+async def crosschecks_figure(settings: Settings, sizes: Sizes) -> FigureResult:
     today = now_utc().astimezone(settings.zone).date()
     period = latest_complete("day", today)
     context = await open_context(settings)
@@ -243,11 +271,28 @@ async def crosschecks_figure(settings: Settings, sizes: Sizes) -> str:
             await profiled(sizes.profile_dir / "crosscheck-titration", lambda: titration_crosscheck(context, period))
     finally:
         await context.database.dispose()
-    ratio = large.per_row_us() / small.per_row_us()
+    seconds = Measure("large_size_seconds", large.took.wall, "s", "<=", TARGET_SECONDS)
+    small_rate = Reference(f"per-row time at {small.dispensations:,} dispensations", small.per_row_us(), "µs/row")
+    ratio = Measure("per_row_ratio", large.per_row_us() / small_rate.value, "×", "<=", TARGET_RATIO, small_rate)
     cpu_ratio = large.per_row_us(cpu=True) / small.per_row_us(cpu=True)
-    ok = ratio <= TARGET_RATIO and large.took.wall <= TARGET_SECONDS
-    return (
+    measures = (seconds, ratio)
+    line = (
         f"dose + titration cross-checks, period {period.key}: {small.describe()}; {large.describe()}; "
-        f"per-row ratio {ratio:.2f} (cpu {cpu_ratio:.2f}; target <= {TARGET_RATIO}); "
-        f"large size {large.took.wall:.1f} s (target <= {TARGET_SECONDS:.0f} s; {scaled_note(large)}) {verdict(ok)}"
+        f"per-row ratio {ratio.value:.2f} (cpu {cpu_ratio:.2f}; target <= {ratio.target}); "
+        f"large size {seconds.value:.1f} s (target <= {seconds.target:.0f} s; {scaled_note(large)}) "
+        f"{verdict(gates_met(measures))}"
+    )
+    return FigureResult(
+        figure="crosschecks",
+        line=line,
+        size={"dispensations": large.dispensations, "small_dispensations": small.dispensations},
+        spec_size={"dispensations": SPEC_SIZES["dispensations"], "small_dispensations": SMALL_DISPENSATIONS},
+        measures=measures,
+        details={
+            "period": period.key,
+            **small.details("small"),
+            **large.details("large"),
+            "cpu_per_row_ratio": cpu_ratio,
+            "projected_seconds_at_spec_size": projected_seconds(large),
+        },
     )

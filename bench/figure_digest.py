@@ -12,7 +12,18 @@ import asyncio
 import sys
 
 import msgspec
-from common import BENCH_DIR, SPEC_SIZES, Sizes, at_size, open_context, verdict
+from common import (
+    BENCH_DIR,
+    SPEC_SIZES,
+    FigureResult,
+    Measure,
+    Reference,
+    Sizes,
+    at_size,
+    gates_met,
+    open_context,
+    verdict,
+)
 from digest_probe import ProbeResult
 from seed import (
     CasePlan,
@@ -72,7 +83,7 @@ async def run_probe(settings: Settings, period: JobPeriod, sizes: Sizes) -> Prob
     return msgspec.json.decode(out, type=ProbeResult)
 
 
-async def digest_figure(settings: Settings, sizes: Sizes) -> str:
+async def digest_figure(settings: Settings, sizes: Sizes) -> FigureResult:
     context = await open_context(settings)
     try:
         await seed_digest_data(context, sizes.digest_cases, sizes.digest_patients)
@@ -80,16 +91,34 @@ async def digest_figure(settings: Settings, sizes: Sizes) -> str:
         await context.database.dispose()
     period = latest_complete("week", now_utc().astimezone(settings.zone).date())
     result = await run_probe(settings, period, sizes)
-    ratio = result.digest_seconds / result.reference_seconds
-    memory = result.peak_rss_mb - result.rss_before_mb
-    ok = result.digest_seconds <= TARGET_SECONDS and ratio <= TARGET_RATIO and memory <= TARGET_MEMORY_MB
+    grouped = Reference("one grouped count by product", result.reference_seconds, "s")
+    seconds = Measure("digest_seconds", result.digest_seconds, "s", "<=", TARGET_SECONDS)
+    ratio = Measure(
+        "ratio_to_grouped_count", result.digest_seconds / result.reference_seconds, "×", "<=", TARGET_RATIO, grouped
+    )
+    memory = Measure("peak_memory_rise", result.peak_rss_mb - result.rss_before_mb, "MB", "<=", TARGET_MEMORY_MB)
+    measures = (seconds, ratio, memory)
     size = (
         f"{at_size(sizes.digest_cases, SPEC_SIZES['digest_cases'])} cases / "
         f"{at_size(sizes.digest_patients, SPEC_SIZES['digest_patients'])} patients"
     )
-    return (
+    line = (
         f"weekly digest at {size}, week {period.key} ({result.received} received, {result.pairs} pairs): "
-        f"{result.digest_seconds:.2f} s (target <= {TARGET_SECONDS:.0f} s); grouped count by product "
-        f"{result.reference_seconds:.3f} s, ratio {ratio:.1f} (target <= {TARGET_RATIO:.0f}); peak memory "
-        f"+{memory:.1f} MB over {result.rss_before_mb:.0f} MB (target <= {TARGET_MEMORY_MB:.0f} MB) {verdict(ok)}"
+        f"{seconds.value:.2f} s (target <= {seconds.target:.0f} s); grouped count by product "
+        f"{grouped.value:.3f} s, ratio {ratio.value:.1f} (target <= {ratio.target:.0f}); peak memory "
+        f"+{memory.value:.1f} MB over {result.rss_before_mb:.0f} MB (target <= {memory.target:.0f} MB) "
+        f"{verdict(gates_met(measures))}"
+    )
+    return FigureResult(
+        figure="digest",
+        line=line,
+        size={"cases": sizes.digest_cases, "patients": sizes.digest_patients},
+        spec_size={"cases": SPEC_SIZES["digest_cases"], "patients": SPEC_SIZES["digest_patients"]},
+        measures=measures,
+        details={
+            "week": period.key,
+            "received": result.received,
+            "pairs": result.pairs,
+            "rss_before_mb": result.rss_before_mb,
+        },
     )
