@@ -34,8 +34,7 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
         if scheme.lower() != "bearer" or not token.strip():
             raise _unauthenticated("A bearer token is required.")
         context: ServiceContext = connection.app.state.context
-        async with context.database.read_session() as session:
-            caller = await authenticate(session, token.strip())
+        caller = await authenticate(context, token.strip())
         if caller is None:
             raise _unauthenticated("The token is unknown, revoked or expired.")
         return AuthenticationResult(user=caller, auth=None)

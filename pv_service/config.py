@@ -50,6 +50,9 @@ class Settings:
     # A connection with no request under way is closed after this long without a byte.
     idle_timeout_seconds: int = field(default=5, metadata=_env("PV_IDLE_TIMEOUT_SECONDS"))
     token_days: int = field(default=90, metadata=_env("PV_TOKEN_DAYS"))
+    # A verified bearer token is trusted this long without a lookup: a revocation made by another process
+    # (the command line, another instance) is refused at most this late; 0 looks every token up.
+    token_cache_seconds: float = field(default=5.0, metadata=_env("PV_TOKEN_CACHE_SECONDS"))
     scheduler_enabled: bool = field(default=True, metadata=_env("PV_SCHEDULER_ENABLED"))
     secret_key: str = field(default="", metadata=_env("PV_SECRET_KEY"))
     # None: the reference data and form shipped in the package (``pv_service.reference.schemas_root``).

@@ -141,7 +141,8 @@ def test_revoked_token_is_refused_by_the_http_api(tmp_path: Path) -> None:
     ok(tmp_path, "users", "create", "--rpps", PV_STAFF, "--role", "pv_staff", "--name", "Évaluatrice")
     token = create_token(tmp_path, PV_STAFF)
     headers = {"Authorization": f"Bearer {token}"}
-    app = create_app(Settings(data_dir=tmp_path, scheduler_enabled=False))
+    # No cache of verified tokens: the command line's revocation shows at once (test_token_cache.py: with one).
+    app = create_app(Settings(data_dir=tmp_path, scheduler_enabled=False, token_cache_seconds=0))
     with TestClient(app=app) as client:
         before = client.get("/api/v1/patients", headers=headers)
         assert before.status_code == 200, before.text

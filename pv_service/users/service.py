@@ -8,7 +8,9 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from datetime import timedelta
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import TypeGuard
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,6 +30,8 @@ TOKEN_PREFIX = "pvt_"
 # A token's value as it may show up in a text: its prefix, then URL-safe characters.
 TOKEN_PATTERN = re.compile(re.escape(TOKEN_PREFIX) + r"[A-Za-z0-9_\-]+")
 TOKEN_ID_PREFIX = "tok_"
+# Verified tokens this process keeps beyond which the stale entries are dropped: a few per user.
+TOKEN_CACHE_BOUND = 10_000
 
 
 class UserError(ValueError):
@@ -116,6 +120,7 @@ async def revoke_token(session: AsyncSession, id_or_token: str, *, actor: str) -
         raise UserError(FieldError("token", "unknown_reference", Text("No such token.")))
     if row.revoked_at is None:
         row.revoked_at = utc_now()
+        VERIFIED_TOKENS.forget(row.token_hash)
         await record_audit(
             session,
             actor=actor,
@@ -135,10 +140,64 @@ async def _usable_token(session: AsyncSession, token: str) -> Token | None:
     return row if _usable(row) else None
 
 
-async def authenticate(session: AsyncSession, token: str) -> Caller | None:
-    """The caller behind a bearer token, or None when it is unknown, revoked or expired."""
-    row = await _usable_token(session, token)
-    return None if row is None else Caller(rpps=row.user.rpps, role=row.user.role)  # type: ignore[arg-type]
+def _caller(row: Token) -> Caller:
+    return Caller(rpps=row.user.rpps, role=row.user.role)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class _Verified:
+    database_url: str
+    caller: Caller
+    expires_at: datetime
+    # time.monotonic() after which the token is looked up again.
+    until: float
+
+
+class TokenCache:
+    """The callers behind tokens verified in the last few seconds, by token hash, so that most requests need
+    no lookup. Only usable tokens are kept (an unknown one is looked up each time); expiry is checked on
+    every use. A revocation in this process drops its entry at once; one made elsewhere (the command line,
+    another instance) is seen once the entry is older than ``PV_TOKEN_CACHE_SECONDS``."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, _Verified] = {}
+
+    def caller(self, database_url: str, token_hash: str) -> Caller | None:
+        entry = self._entries.get(token_hash)
+        if entry is None or entry.database_url != database_url or entry.until <= time.monotonic():
+            return None
+        return entry.caller if entry.expires_at > utc_now() else None
+
+    def keep(self, database_url: str, token_hash: str, row: Token, seconds: float) -> None:
+        now = time.monotonic()
+        if len(self._entries) >= TOKEN_CACHE_BOUND:
+            self._entries = {key: entry for key, entry in self._entries.items() if entry.until > now}
+        self._entries[token_hash] = _Verified(database_url, _caller(row), row.expires_at, now + seconds)
+
+    def forget(self, token_hash: str) -> None:
+        self._entries.pop(token_hash, None)
+
+
+# One per process: every app and every revocation of this process share it.
+VERIFIED_TOKENS = TokenCache()
+
+
+async def authenticate(context: ServiceContext, token: str) -> Caller | None:
+    """The caller behind a bearer token, or None when it is unknown, revoked or expired; looked up in the
+    database unless verified within the last ``PV_TOKEN_CACHE_SECONDS`` (0: every time)."""
+    seconds = context.settings.token_cache_seconds
+    url = context.database.url
+    token_hash = hash_token(token)
+    caller = VERIFIED_TOKENS.caller(url, token_hash) if seconds > 0 else None
+    if caller is not None:
+        return caller
+    async with context.database.read_session() as session:
+        row = await _usable_token(session, token)
+    if row is None:
+        return None
+    if seconds > 0:
+        VERIFIED_TOKENS.keep(url, token_hash, row, seconds)
+    return _caller(row)
 
 
 async def sign_in(context: ServiceContext, token: str) -> tuple[str, Me] | None:
