@@ -27,11 +27,12 @@ from pv_service.storage.models import Case, CaseReaction
 LINK_CHUNK = 500
 _PRESCRIPTION_ID = itemgetter(1)
 _BY_DATE = attrgetter("date", "id")
+_BY_START = attrgetter("start_date", "id")
 
 
-def _content(reference: ReferenceData, code: str) -> ProductContent | None:
-    product = reference.products.get(code)
-    return product.content if product else None
+def _contents(reference: ReferenceData) -> dict[str, ProductContent]:
+    """Each product's content, built once for a run rather than once a prescription."""
+    return {code: product.content for code, product in reference.products.items()}
 
 
 async def _link_to_cases(session: AsyncSession, findings: list[Finding], product_of: dict[str, str]) -> list[Finding]:
@@ -58,14 +59,6 @@ async def _link_to_cases(session: AsyncSession, findings: list[Finding], product
             Finding(finding.kind, finding.patient_id, finding.records, finding.cases or related, finding.detail)
         )
     return linked
-
-
-def _supplies(rows: list[Any]) -> list[rules.DispensationFacts]:
-    """The facts of a patient's rows of ``repository.supplies_by_patient``, in their order."""
-    return [
-        rules.DispensationFacts(dispensation_id, prescription_id, patient_id, day, quantity, days_supply, pharmacist)
-        for patient_id, prescription_id, dispensation_id, day, quantity, days_supply, pharmacist, *_ in rows
-    ]
 
 
 async def _reported_doses(session: AsyncSession, period: JobPeriod) -> dict[int, list[rules.ReportedDose]]:
@@ -98,45 +91,59 @@ def _covering(supplies: Sequence[rules.DispensationFacts], onset: Any) -> rules.
 
 @dataclass
 class _DoseRun:
-    """What the dose cross-check finds while the patients' dispensations go by."""
+    """What the dose cross-check finds while the patients' prescriptions and dispensations go by."""
 
     context: ServiceContext
+    period: JobPeriod
     reported: dict[int, list[rules.ReportedDose]]
     findings: list[Finding] = field(default_factory=list)  # to be linked to the cases of their patient
     on_cases: list[Finding] = field(default_factory=list)  # about a case already
     product_of: dict[str, str] = field(default_factory=dict)  # of the records of the findings
     examined: int = 0
 
-    def patient(self, rows: list[Any]) -> None:
-        """Each prescription's checks, then the patient's dispensations across pharmacies and against the
-        doses reported in their cases."""
-        self.examined += len(rows)
+    def __post_init__(self) -> None:
+        self.contents = _contents(self.context.reference)
+
+    def patient(self, patient_id: int, rows: list[Any]) -> None:
+        """One patient's rows of ``repository.prescriptions_by_patient``: each prescription's checks, then
+        the patient's dispensations across pharmacies and against the doses reported in their cases, and
+        their secure prescriptions against each other."""
         settings = self.context.settings
-        supplies = _supplies(rows)
+        supplies: list[rules.DispensationFacts] = []
+        secure: list[rules.PrescriptionFacts] = []
         found: list[Finding] = []
-        position = 0
-        for _, group in groupby(rows, key=_PRESCRIPTION_ID):
-            prescribed = list(group)
-            end = position + len(prescribed)
-            first = prescribed[0]
+        for prescription_id, group in groupby(rows, key=_PRESCRIPTION_ID):
+            dispensed = list(group)
+            prescription = rules.PrescriptionFacts(prescription_id, patient_id, *dispensed[0][7:])
+            if prescription.secure and prescription.start_date <= self.period.last:
+                secure.append(prescription)
+            if dispensed[0][2] is None:  # a secure prescription not dispensed yet
+                continue
+            facts = [
+                rules.DispensationFacts(id_, prescription_id, patient_id, day, quantity, days_supply, pharmacist)
+                for _, _, id_, day, quantity, days_supply, pharmacist, *_ in dispensed
+            ]
+            supplies += facts
             found += rules.dose_findings(
-                rules.PrescriptionFacts(first[1], first[0], *first[7:]),
-                supplies[position:end],
-                _content(self.context.reference, first[7]),
+                prescription,
+                facts,
+                self.contents.get(prescription.product),
                 quantity_tolerance=settings.quantity_tolerance,
                 refill_tolerance=settings.refill_tolerance,
             )
-            position = end
+        self.examined += len(supplies)
         by_date = sorted(supplies, key=_BY_DATE)
         if len({supply.pharmacist for supply in supplies}) > 1:  # one pharmacist makes no pair of pharmacies
             found += rules.multiple_pharmacy_findings(by_date)
+        if len(secure) > 1:  # one prescription makes no pair
+            found += rules.overlapping_prescription_findings(sorted(secure, key=_BY_START))
         if found:
-            self.product_of.update((row[2], row[7]) for row in rows)
             self.product_of.update((row[1], row[7]) for row in rows)
+            self.product_of.update((row[2], row[7]) for row in rows if row[2] is not None)
             self.findings.extend(found)
-        doses = self.reported.get(rows[0][0])
+        doses = self.reported.get(patient_id)
         if doses:
-            self._reported(doses, by_date, {row[2]: row[7] for row in rows})
+            self._reported(doses, by_date, {row[2]: row[7] for row in rows if row[2] is not None})
 
     def _reported(
         self, doses: list[rules.ReportedDose], by_date: list[rules.DispensationFacts], product_of: dict[str, str]
@@ -147,31 +154,17 @@ class _DoseRun:
             self.on_cases += rules.reported_dose_findings(
                 dose,
                 _covering(of_product, dose.onset),
-                _content(self.context.reference, dose.product),
+                self.contents.get(dose.product),
                 tolerance=self.context.settings.dose_tolerance,
             )
 
 
-async def _overlapping_prescription_findings(
-    session: AsyncSession, period: JobPeriod, product_of: dict[str, str]
-) -> list[Finding]:
-    """One patient's secure prescriptions at a time, by start date."""
-    findings: list[Finding] = []
-    async for _, rows in repository.secure_prescriptions_by_patient(session, period.last):
-        found = rules.overlapping_prescription_findings([rules.PrescriptionFacts(r[1], r[0], *r[2:]) for r in rows])
-        if found:
-            product_of.update((row[1], row[2]) for row in rows)
-            findings.extend(found)
-    return findings
-
-
 async def dose_crosscheck(context: ServiceContext, period: JobPeriod) -> JobOutput:
     async with context.database.read_session() as session:
-        run = _DoseRun(context, await _reported_doses(session, period))
-        async for _, rows in repository.supplies_by_patient(session, period.last):
-            run.patient(rows)
-        findings = run.findings + await _overlapping_prescription_findings(session, period, run.product_of)
-        findings = await _link_to_cases(session, findings, run.product_of)
+        run = _DoseRun(context, period, await _reported_doses(session, period))
+        async for patient_id, rows in repository.prescriptions_by_patient(session, period.last):
+            run.patient(patient_id, rows)
+        findings = await _link_to_cases(session, run.findings, run.product_of)
     return findings_output(findings + run.on_cases, {"dispensations": run.examined})
 
 

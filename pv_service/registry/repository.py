@@ -161,8 +161,10 @@ PRESCRIBED = (
 async def _by_patient(session: AsyncSession, query: Select[Any]) -> AsyncIterator[tuple[int, list[Any]]]:
     """(patient id, rows) for each patient of a query ordered by patient id, its first column. Rows are
     plain tuples fetched ``STREAM_BATCH`` at a time: one batch and one patient's rows are held, whatever
-    the table's size."""
-    result = await session.stream(query.execution_options(yield_per=STREAM_BATCH))
+    the table's size. The query runs on the session's connection as a Core statement: nothing of the ORM's
+    loading is needed for tuples, and it cost as much per row as the rules."""
+    connection = await session.connection()
+    result = await connection.stream(query.execution_options(yield_per=STREAM_BATCH))
     patient_of = itemgetter(0)
     pending: list[Any] = []
     pending_patient = 0
@@ -177,13 +179,19 @@ async def _by_patient(session: AsyncSession, query: Select[Any]) -> AsyncIterato
         yield pending_patient, pending
 
 
-def supplies_by_patient(session: AsyncSession, until: date) -> AsyncIterator[tuple[int, list[Any]]]:
-    """Each patient's dispensations dated on or before ``until``, by prescription, date and id, as rows
-    (patient_id, prescription_id, id, date, quantity, days_supply, pharmacist, *PRESCRIBED)."""
+def prescriptions_by_patient(session: AsyncSession, until: date) -> AsyncIterator[tuple[int, list[Any]]]:
+    """Each patient's prescriptions with their dispensations dated on or before ``until``, as rows
+    (patient_id, prescription id, dispensation id, date, quantity, days_supply, pharmacist, *PRESCRIBED)
+    by prescription id, then the dispensation's date and id. A secure prescription started by ``until``
+    comes even without such a dispensation, as one row whose dispensation columns are None; other
+    prescriptions without one do not come. One pass serves every dose check: each dispensation with its
+    prescription, and the secure prescriptions."""
+    dispensed = and_(Dispensation.prescription_id == Prescription.id, Dispensation.date <= until)
+    secure = and_(Prescription.secure.is_(True), Prescription.start_date <= until)
     query = (
         select(
-            Dispensation.patient_id,
-            Dispensation.prescription_id,
+            Prescription.patient_id,
+            Prescription.id,
             Dispensation.id,
             Dispensation.date,
             Dispensation.quantity,
@@ -191,20 +199,10 @@ def supplies_by_patient(session: AsyncSession, until: date) -> AsyncIterator[tup
             Dispensation.pharmacist,
             *PRESCRIBED,
         )
-        .join(Prescription, Prescription.id == Dispensation.prescription_id)
-        .where(Dispensation.date <= until)
-        .order_by(Dispensation.patient_id, Dispensation.prescription_id, Dispensation.date, Dispensation.id)
-    )
-    return _by_patient(session, query)
-
-
-def secure_prescriptions_by_patient(session: AsyncSession, until: date) -> AsyncIterator[tuple[int, list[Any]]]:
-    """Each patient's secure prescriptions starting on or before ``until``, by start date and id, as rows
-    (patient_id, id, *PRESCRIBED)."""
-    query = (
-        select(Prescription.patient_id, Prescription.id, *PRESCRIBED)
-        .where(Prescription.secure.is_(True), Prescription.start_date <= until)
-        .order_by(Prescription.patient_id, Prescription.start_date, Prescription.id)
+        .select_from(Prescription)
+        .outerjoin(Dispensation, dispensed)
+        .where(or_(Dispensation.id.is_not(None), secure))
+        .order_by(Prescription.patient_id, Prescription.id, Dispensation.date, Dispensation.id)
     )
     return _by_patient(session, query)
 
