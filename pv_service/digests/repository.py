@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pv_service.digests.schemas import DigestBody, DigestTotals
@@ -25,12 +25,10 @@ NEWEST_WEEKS = Keyset((Digest.week,), descending=True)
 class DigestBounds:
     """The UTC instants a digest counts between, all at local midnights (a DST week lasts 167 or 169 hours).
 
-    ``weeks[0]`` is the digest's week, ``weeks[k]`` the week k weeks before; ``twelve`` and
-    ``previous_twelve`` are the 12 weeks that end with this week and with the week before."""
+    ``weeks[0]`` is the digest's week, ``weeks[k]`` the week k weeks before; each week starts where the
+    next one back ends."""
 
     weeks: tuple[tuple[datetime, datetime], ...]
-    twelve: tuple[datetime, datetime]
-    previous_twelve: tuple[datetime, datetime]
 
     @property
     def week_start(self) -> datetime:
@@ -40,9 +38,14 @@ class DigestBounds:
     def end(self) -> datetime:
         return self.weeks[0][1]
 
-    @property
-    def previous_end(self) -> datetime:
-        return self.weeks[0][0]
+
+@dataclass(frozen=True)
+class DigestCounts:
+    """Counts per week bucket (``weeks[k]`` at index k, earlier cases last): of cases by (product, indication),
+    and of distinct case × code pairs by (product, code, indication)."""
+
+    products: dict[tuple[str, str], list[int]]
+    pairs: dict[tuple[str, str, str], list[int]]
 
 
 def _count_if(condition: ColumnElement[bool]) -> Any:
@@ -53,47 +56,55 @@ def _between(received: Any, span: tuple[datetime, datetime]) -> ColumnElement[bo
     return and_(received >= span[0], received < span[1])
 
 
-def _windows(received: Any, bounds: DigestBounds) -> list[Any]:
-    """Conditional counts, in order: cumulative now and before, last 12 weeks now and before, then each of
-    the weeks from this one back."""
-    columns = [
-        _count_if(received < bounds.end),
-        _count_if(received < bounds.previous_end),
-        _count_if(_between(received, bounds.twelve)),
-        _count_if(_between(received, bounds.previous_twelve)),
-    ]
-    columns += [_count_if(_between(received, week)) for week in bounds.weeks]
-    return columns
+# Grouped by its name: the expression repeated would be computed twice on SQLite, its parameters differing.
+BUCKET = literal_column("bucket")
 
 
-async def pair_counts(
-    session: AsyncSession, bounds: DigestBounds
-) -> tuple[dict[tuple[str, str], list[int]], dict[tuple[str, str, str], list[int]]]:
-    """Windowed case counts by (product, indication), and by (product, code, indication) over distinct case ×
-    code pairs: every table of the digest, stratified or not, is a sum of these."""
-    population = and_(Case.state.not_in(SET_ASIDE), Case.received_at < bounds.end)
-    by_product = await session.execute(
-        select(Case.product, Patient.indication, *_windows(Case.received_at, bounds))
+def _week_bucket(received: Any, bounds: DigestBounds) -> Any:
+    """The index of the week a receipt before ``bounds.end`` falls in, ``len(bounds.weeks)`` when earlier.
+
+    The oldest boundary is compared first: most cases are older than the weeks and take one comparison."""
+    earlier = len(bounds.weeks)
+    whens = [(received < bounds.weeks[-1][0], earlier)]
+    whens += [(received < week_end, back) for back, (_, week_end) in reversed(list(enumerate(bounds.weeks)))]
+    return case(*whens).label(BUCKET.name)
+
+
+def _in_population(bounds: DigestBounds) -> ColumnElement[bool]:
+    """The cases a digest counts: received before its week's end, neither duplicate nor nullified."""
+    return and_(Case.state.not_in(SET_ASIDE), Case.received_at < bounds.end)
+
+
+def _by_bucket(rows: Iterable[Any], buckets: int) -> dict[Any, list[int]]:
+    """Rows of (key columns..., bucket, count) as a list of counts per bucket for each key."""
+    counts: dict[Any, list[int]] = {}
+    for *key, bucket, count in rows:
+        counts.setdefault(tuple(key), [0] * buckets)[bucket] += count
+    return counts
+
+
+async def digest_counts(session: AsyncSession, bounds: DigestBounds) -> DigestCounts:
+    """One pass over the cases and one over their coded reactions, grouped by week bucket: every table of the
+    digest, stratified or not, and its rises are sums of these few thousand rows. Both read the cases from
+    ``ix_cases_digest`` and the codes from ``ix_case_reactions_case_code``; grouping by the bucket first keeps
+    SQLite's planner on that index rather than on the one by product."""
+    buckets = len(bounds.weeks) + 1
+    bucket = _week_bucket(Case.received_at, bounds)
+    by_case = await session.execute(
+        select(Case.product, Patient.indication, bucket, func.count())
         .join(Patient, Patient.id == Case.patient_id)
-        .where(population)
-        .group_by(Case.product, Patient.indication)
+        .where(_in_population(bounds))
+        .group_by(BUCKET, Case.product, Patient.indication)
     )
-    products = {(row[0], row[1]): [int(v or 0) for v in row[2:]] for row in by_product}
-    coded = (
-        select(Case.id.label("case_id"), Case.product, Patient.indication, CaseReaction.code, Case.received_at)
-        .join(CaseReaction, CaseReaction.case_id == Case.id)
-        .join(Patient, Patient.id == Case.patient_id)
-        .where(population, CaseReaction.code.is_not(None))
-        .distinct()
-        .subquery()
-    )
+    # A code given twice in one case counts the case once.
     by_pair = await session.execute(
-        select(coded.c.product, coded.c.code, coded.c.indication, *_windows(coded.c.received_at, bounds)).group_by(
-            coded.c.product, coded.c.code, coded.c.indication
-        )
+        select(Case.product, CaseReaction.code, Patient.indication, bucket, func.count(Case.id.distinct()))
+        .join(Patient, Patient.id == Case.patient_id)
+        .join(CaseReaction, CaseReaction.case_id == Case.id)
+        .where(_in_population(bounds), CaseReaction.code.is_not(None))
+        .group_by(BUCKET, Case.product, CaseReaction.code, Patient.indication)
     )
-    pairs = {(row[0], row[1], row[2]): [int(v or 0) for v in row[3:]] for row in by_pair}
-    return products, pairs
+    return DigestCounts(products=_by_bucket(by_case, buckets), pairs=_by_bucket(by_pair, buckets))
 
 
 def _tally(rows: Iterable[tuple[Any, int]]) -> dict[str, int]:
@@ -104,7 +115,9 @@ def _tally(rows: Iterable[tuple[Any, int]]) -> dict[str, int]:
 
 
 async def totals(session: AsyncSession, bounds: DigestBounds) -> DigestTotals:
-    in_week = and_(Case.state.not_in(SET_ASIDE), Case.received_at >= bounds.week_start, Case.received_at < bounds.end)
+    """The week's cases (a range of ``ix_cases_digest``), the cases overdue at its end (that index alone), and
+    the findings first seen in it."""
+    in_week = and_(_in_population(bounds), Case.received_at >= bounds.week_start)
     rows = list(
         await session.execute(
             select(Case.priority, Patient.indication, Case.product, Case.serious, func.count())

@@ -3,9 +3,10 @@ product (and ratio class) × coded reaction pair, cumulative and over the last 1
 reading digests — stored weeks as produced, the current week computed live and not stored, a past week
 never produced or a future one 404.
 
-Every count comes from two grouped queries with conditional sums (one over cases by product, one over
-distinct case × code pairs); the 2×2 tables follow from them because each case has one suspect product:
-a case with a code is counted under exactly one product. The statistics come from
+Every count comes from one pass of grouped counts by week bucket (one query over the cases by product and
+indication, one over distinct case × code pairs); the windows, strata, rises and totals are sums of those
+few thousand rows, and the 2×2 tables follow from them because each case has one suspect product: a case
+with a code is counted under exactly one product. The statistics come from
 ``pv_service.rules.disproportionality``.
 """
 
@@ -46,12 +47,16 @@ def digest_bounds(context: ServiceContext, period: JobPeriod) -> DigestBounds:
         monday = period.first - timedelta(weeks=back)
         return instant(monday), instant(monday + timedelta(weeks=1))
 
-    twelve_back = timedelta(weeks=BASELINE_WEEKS)
-    return DigestBounds(
-        weeks=tuple(week(back) for back in range(BASELINE_WEEKS + 1)),
-        twelve=(instant(period.end - twelve_back), instant(period.end)),
-        previous_twelve=(instant(period.first - twelve_back), instant(period.first)),
-    )
+    return DigestBounds(weeks=tuple(week(back) for back in range(BASELINE_WEEKS + 1)))
+
+
+def _windows(buckets: list[int]) -> list[int]:
+    """The columns the tables are read from, out of the counts per week bucket (``buckets[k]`` the cases of
+    k weeks back, the last one the cases before): cumulative now and before, the last 12 weeks now and the
+    12 before, then each week from this one back."""
+    weeks = buckets[:-1]
+    now, before = sum(buckets), sum(buckets[1:])
+    return [now, before, sum(weeks[:BASELINE_WEEKS]), sum(weeks[1 : BASELINE_WEEKS + 1]), *weeks]
 
 
 K = TypeVar("K")
@@ -179,7 +184,9 @@ async def build_digest(context: ServiceContext, period: JobPeriod) -> DigestBody
     bounds = digest_bounds(context, period)
     async with context.database.read_session() as session:
         totals = await repository.totals(session, bounds)
-        products, pairs = await repository.pair_counts(session, bounds)
+        counts = await repository.digest_counts(session, bounds)
+    products = {key: _windows(buckets) for key, buckets in counts.products.items()}
+    pairs = {key: _windows(buckets) for key, buckets in counts.pairs.items()}
     by_pair = _summed(pairs, lambda key: (key[0], key[1]))
     today = utc_now().astimezone(context.settings.zone).date()
     return DigestBody(

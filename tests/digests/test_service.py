@@ -148,5 +148,6 @@ def test_digest_weeks_follow_paris_midnights_across_daylight_saving() -> None:
     assert bounds.weeks[0] == (utc("2025-04-06T22:00:00+00:00"), utc("2025-04-13T22:00:00+00:00"))
     assert bounds.weeks[2] == (utc("2025-03-23T23:00:00+00:00"), utc("2025-03-30T22:00:00+00:00"))
     assert bounds.weeks[2][1] - bounds.weeks[2][0] == timedelta(hours=167)
-    # The 12 weeks before W15's end start on Monday 20 January 00:00 CET.
-    assert bounds.twelve == (utc("2025-01-19T23:00:00+00:00"), utc("2025-04-13T22:00:00+00:00"))
+    # The 12 weeks that end with W15 start on Monday 20 January 00:00 CET, and the weeks leave no gap.
+    assert bounds.weeks[11][0] == utc("2025-01-19T23:00:00+00:00")
+    assert all(bounds.weeks[back][0] == bounds.weeks[back + 1][1] for back in range(len(bounds.weeks) - 1))
