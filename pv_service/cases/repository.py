@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, Table, delete, select, update
+from sqlalchemy import Row, Select, Table, delete, null, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pv_service.registry.repository import patients_within_reach
@@ -45,7 +45,10 @@ async def reachable_case(session: AsyncSession, caller: Caller, case_id: int, *,
 
 
 async def hold_patient(session: AsyncSession, patient_id: int) -> None:
-    """Hold the patient's row until the transaction ends (PostgreSQL; SQLite has one writer at a time)."""
+    """Hold the patient's row until the transaction ends (PostgreSQL; SQLite's write transactions already
+    run one at a time, so there it asks nothing)."""
+    if session.bind is not None and session.bind.dialect.name == "sqlite":
+        return
     await session.execute(select(Patient.id).where(Patient.id == patient_id).with_for_update(key_share=True))
 
 
@@ -55,30 +58,37 @@ async def patient_of(session: AsyncSession, case: Case) -> Patient:
     return patient
 
 
-async def titration_dose_on(session: AsyncSession, patient_id: int, day: date) -> RecordedDose | None:
-    """The titration step in force on ``day``."""
+async def doses_on(
+    session: AsyncSession, patient_id: int, product: str | None, day: date
+) -> tuple[RecordedDose | None, tuple[float, int] | None]:
+    """In one statement: the titration step in force on ``day``, and the quantity and days supplied by the
+    patient's last dispensation of ``product`` on or before ``day`` (None without a product)."""
     step = (
+        select(TitrationStep.daily_thc_mg)
+        .where(TitrationStep.patient_id == patient_id, TitrationStep.date <= day)
+        .order_by(TitrationStep.date.desc())
+        .limit(1)
+    )
+    supply = (
+        select(Dispensation.quantity)
+        .join(Prescription, Prescription.id == Dispensation.prescription_id)
+        .where(Dispensation.patient_id == patient_id, Prescription.product == product, Dispensation.date <= day)
+        .order_by(Dispensation.date.desc())
+        .limit(1)
+    )
+    row = (
         await session.execute(
-            select(TitrationStep.daily_thc_mg, TitrationStep.daily_cbd_mg)
-            .where(TitrationStep.patient_id == patient_id, TitrationStep.date <= day)
-            .order_by(TitrationStep.date.desc())
-            .limit(1)
+            select(
+                step.scalar_subquery(),
+                step.with_only_columns(TitrationStep.daily_cbd_mg).scalar_subquery(),
+                supply.scalar_subquery() if product is not None else null(),
+                supply.with_only_columns(Dispensation.days_supply).scalar_subquery() if product is not None else null(),
+            )
         )
-    ).first()
-    return RecordedDose(step.daily_thc_mg, step.daily_cbd_mg) if step else None
-
-
-async def last_supply_before(session: AsyncSession, patient_id: int, product: str, day: date) -> Row[Any] | None:
-    """Quantity and days supplied by the patient's last dispensation of ``product`` on or before ``day``."""
-    return (
-        await session.execute(
-            select(Dispensation.quantity, Dispensation.days_supply)
-            .join(Prescription, Prescription.id == Dispensation.prescription_id)
-            .where(Dispensation.patient_id == patient_id, Prescription.product == product, Dispensation.date <= day)
-            .order_by(Dispensation.date.desc())
-            .limit(1)
-        )
-    ).first()
+    ).one()
+    thc, cbd, quantity, days_supply = row
+    titration = RecordedDose(thc, cbd) if thc is not None else None
+    return titration, ((quantity, days_supply) if quantity is not None else None)
 
 
 async def prescribed_products(session: AsyncSession, patient_id: int) -> frozenset[str]:

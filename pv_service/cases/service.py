@@ -92,11 +92,14 @@ async def reachable_case(session: AsyncSession, caller: Caller, case_id: int, *,
     return case
 
 
-async def ensure_patient_within_reach(context: ServiceContext, caller: Caller, registry_id: str) -> None:
-    """404 for a patient outside reach, answered before the body's shape is judged (SPEC §14 precedence)."""
+async def ensure_patient_within_reach(context: ServiceContext, caller: Caller, registry_id: str) -> Patient:
+    """The patient, or 404 for one outside reach, answered before the body's shape is judged (SPEC §14
+    precedence); intake then works with the patient found here rather than looking it up again."""
     async with context.database.read_session() as session:
-        if await reachable_patient(session, caller, registry_id) is None:
-            raise NotFound("patient")
+        patient = await reachable_patient(session, caller, registry_id)
+    if patient is None:
+        raise NotFound("patient")
+    return patient
 
 
 async def ensure_case_precondition(
@@ -118,15 +121,14 @@ async def _registry_facts(
     onset = earliest_onset(body) or today
     code = body.suspect_product.code if body.suspect_product else None
     product = context.reference.products.get(code) if code else None
+    titration, supply = await repository.doses_on(session, patient.id, code if product else None, onset)
     dispensed = None
-    if product is not None and code is not None:
-        supply = await repository.last_supply_before(session, patient.id, code, onset)
-        if supply is not None:
-            dispensed = RecordedDose(*dispensed_daily_mg(product.content, supply.quantity, supply.days_supply))
+    if product is not None and supply is not None:
+        dispensed = RecordedDose(*dispensed_daily_mg(product.content, *supply))
     return RegistryFacts(
         patient=ReportedPatient(sex=patient.sex, birth_year=patient.birth_year, inclusion_date=patient.inclusion_date),
         legal_status=patient.legal_status,
-        titration=await repository.titration_dose_on(session, patient.id, onset),
+        titration=titration,
         dispensed=dispensed,
         prescribed_products=await repository.prescribed_products(session, patient.id),
     )
@@ -266,14 +268,21 @@ async def case_detail(session: AsyncSession, case: Case, caller: Caller) -> Case
 
 
 async def _validated(
-    session: AsyncSession, context: ServiceContext, caller: Caller, body: ReportBody, received_at: datetime
+    session: AsyncSession,
+    context: ServiceContext,
+    caller: Caller,
+    body: ReportBody,
+    received_at: datetime,
+    reached: Patient | None = None,
 ) -> tuple[Patient | None, RegistryFacts | None, list[FieldError]]:
-    """The patient (404 outside reach) and the validity errors of a report."""
+    """The patient (404 outside reach) and the validity errors of a report; ``reached``, when it is the
+    patient the body names, was found within the caller's reach already."""
     today = _today(context, received_at)
     registry_id = _registry_id(body)
     patient = None
     if registry_id is not None:
-        patient = await reachable_patient(session, caller, registry_id)
+        found = reached is not None and reached.registry_id == registry_id
+        patient = reached if found else await reachable_patient(session, caller, registry_id)
         if patient is None:
             raise NotFound("patient")
     facts = await _registry_facts(session, context, patient, body, today) if patient is not None else None
@@ -302,11 +311,16 @@ async def _replay(
 
 
 async def submit_report(
-    context: ServiceContext, caller: Caller, body: ReportBody, idempotency_key: str | None
+    context: ServiceContext,
+    caller: Caller,
+    body: ReportBody,
+    idempotency_key: str | None,
+    reached: Patient | None = None,
 ) -> CaseAnswer:
-    """A new case, or the replay of the first answer given to this caller for this key."""
+    """A new case, or the replay of the first answer given to this caller for this key; ``reached`` is the
+    patient ``ensure_patient_within_reach`` found for this request, if it ran."""
     try:
-        return await _submit(context, caller, body, idempotency_key)
+        return await _submit(context, caller, body, idempotency_key, reached)
     except IntegrityError:
         if idempotency_key is None:
             raise
@@ -318,7 +332,9 @@ async def submit_report(
         return replay
 
 
-async def _submit(context: ServiceContext, caller: Caller, body: ReportBody, idempotency_key: str | None) -> CaseAnswer:
+async def _submit(
+    context: ServiceContext, caller: Caller, body: ReportBody, idempotency_key: str | None, reached: Patient | None
+) -> CaseAnswer:
     """Everything read first, without the write lock; then one short write transaction: the possible
     duplicates, then the inserts."""
     received_at = utc_now()
@@ -327,7 +343,7 @@ async def _submit(context: ServiceContext, caller: Caller, body: ReportBody, ide
             replay = await _replay(session, caller, idempotency_key, body, received_at)
             if replay is not None:
                 return replay
-        patient, facts, errors = await _validated(session, context, caller, body, received_at)
+        patient, facts, errors = await _validated(session, context, caller, body, received_at, reached)
         if errors or patient is None or facts is None:
             raise RuleViolation(errors)
         assessment = _assessment(context, body, facts, [r.code for r in body.reactions or []])

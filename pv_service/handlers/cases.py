@@ -44,11 +44,16 @@ def _registry_id_in(raw: bytes) -> str | None:
     return registry_id if isinstance(registry_id, str) and registry_id else None
 
 
+REACHED_PATIENT = "reached_patient"
+
+
 async def patient_within_reach_first(request: Request[Any, Any, Any]) -> None:
-    """404 for a patient outside reach before the body's shape is judged (SPEC §14 precedence)."""
+    """404 for a patient outside reach before the body's shape is judged (SPEC §14 precedence); the patient
+    found is kept in the request's state for the intake."""
     registry_id = _registry_id_in(await request.body())
     if registry_id is not None:
-        await service.ensure_patient_within_reach(request.app.state.context, request.user, registry_id)
+        patient = await service.ensure_patient_within_reach(request.app.state.context, request.user, registry_id)
+        request.state[REACHED_PATIENT] = patient
 
 
 def case_and_precondition_first(*, if_match_required: bool) -> Callable[[Request[Any, Any, Any]], Awaitable[None]]:
@@ -84,13 +89,15 @@ class CasesController(Controller):
     )
     async def submit_report(
         self,
+        request: Request[Any, Any, Any],
         data: JSONBody[ReportBody],
         context: Context,
         caller: CurrentCaller,
         idempotency_key: IdempotencyKey = None,
     ) -> Response[CaseSummary]:
         # A replay answers as the first time did.
-        return _case_answer(await service.submit_report(context, caller, data, idempotency_key), 201)
+        reached = request.state.get(REACHED_PATIENT)
+        return _case_answer(await service.submit_report(context, caller, data, idempotency_key, reached), 201)
 
     @post(
         "/{case_id:int}/follow-ups",
