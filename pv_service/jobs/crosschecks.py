@@ -6,6 +6,7 @@ steps), so memory and time per row stay flat at a million rows."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from itertools import groupby
 from operator import attrgetter, itemgetter
@@ -35,9 +36,10 @@ def _contents(reference: ReferenceData) -> dict[str, ProductContent]:
     return {code: product.content for code, product in reference.products.items()}
 
 
-async def _link_to_cases(session: AsyncSession, findings: list[Finding], product_of: dict[str, str]) -> list[Finding]:
-    """A dose finding concerns the cases of its patient that suspect the product of one of its records."""
-    patients = sorted({f.patient_id for f in findings if not f.cases})
+async def _link_to_cases(session: AsyncSession, found: list[tuple[Finding, tuple[str, ...]]]) -> list[Finding]:
+    """A dose finding concerns the cases of its patient that suspect the product of one of its records;
+    each finding comes with those products."""
+    patients = sorted({finding.patient_id for finding, _ in found if not finding.cases})
     cases: dict[tuple[int, str], list[int]] = {}
     for start in range(0, len(patients), LINK_CHUNK):
         rows = await session.execute(
@@ -48,8 +50,7 @@ async def _link_to_cases(session: AsyncSession, findings: list[Finding], product
         for patient_id, product, case_id in rows:
             cases.setdefault((patient_id, product), []).append(case_id)
     linked = []
-    for finding in findings:
-        products = dict.fromkeys(product_of[r] for r in finding.records if r in product_of)
+    for finding, products in found:
         related = (
             ()
             if finding.cases
@@ -96,9 +97,9 @@ class _DoseRun:
     context: ServiceContext
     period: JobPeriod
     reported: dict[int, list[rules.ReportedDose]]
-    findings: list[Finding] = field(default_factory=list)  # to be linked to the cases of their patient
+    # To be linked to the cases of their patient, with the products of their records.
+    findings: list[tuple[Finding, tuple[str, ...]]] = field(default_factory=list)
     on_cases: list[Finding] = field(default_factory=list)  # about a case already
-    product_of: dict[str, str] = field(default_factory=dict)  # of the records of the findings
     examined: int = 0
 
     def __post_init__(self) -> None:
@@ -137,13 +138,13 @@ class _DoseRun:
             found += rules.multiple_pharmacy_findings(by_date)
         if len(secure) > 1:  # one prescription makes no pair
             found += rules.overlapping_prescription_findings(sorted(secure, key=_BY_START))
-        if found:
-            self.product_of.update((row[1], row[7]) for row in rows)
-            self.product_of.update((row[2], row[7]) for row in rows if row[2] is not None)
-            self.findings.extend(found)
         doses = self.reported.get(patient_id)
+        if not (found or doses):
+            return
+        product_of = {record: row[7] for row in rows for record in row[1:3]}  # prescriptions' and dispensations'
+        self.findings += ((f, tuple(dict.fromkeys(product_of[r] for r in f.records if r in product_of))) for f in found)
         if doses:
-            self._reported(doses, by_date, {row[2]: row[7] for row in rows if row[2] is not None})
+            self._reported(doses, by_date, product_of)
 
     def _reported(
         self, doses: list[rules.ReportedDose], by_date: list[rules.DispensationFacts], product_of: dict[str, str]
@@ -162,9 +163,10 @@ class _DoseRun:
 async def dose_crosscheck(context: ServiceContext, period: JobPeriod) -> JobOutput:
     async with context.database.read_session() as session:
         run = _DoseRun(context, period, await _reported_doses(session, period))
-        async for patient_id, rows in repository.prescriptions_by_patient(session, period.last):
-            run.patient(patient_id, rows)
-        findings = await _link_to_cases(session, run.findings, run.product_of)
+        async with aclosing(repository.prescriptions_by_patient(session, period.last)) as patients:
+            async for patient_id, rows in patients:
+                run.patient(patient_id, rows)
+        findings = await _link_to_cases(session, run.findings)
     return findings_output(findings + run.on_cases, {"dispensations": run.examined})
 
 
@@ -174,13 +176,14 @@ async def titration_crosscheck(context: ServiceContext, period: JobPeriod) -> Jo
     patients = 0
     async with context.database.read_session() as session:
         reactions = await _reactions_by_patient(session, period)
-        async for patient_id, rows in repository.titration_by_patient(session, period.last):
-            patients += 1
-            _, inclusion, *_, withdrawal = rows[0]
-            steps = [rules.StepFacts(day, thc, cbd) for _, _, day, thc, cbd, _ in rows]
-            findings += rules.titration_findings(
-                patient_id, inclusion, steps, reactions.get(patient_id, []), protocol, withdrawal=withdrawal
-            )
+        async with aclosing(repository.titration_by_patient(session, period.last)) as titrated:
+            async for patient_id, rows in titrated:
+                patients += 1
+                _, inclusion, *_, withdrawal = rows[0]
+                steps = [rules.StepFacts(day, thc, cbd) for _, _, day, thc, cbd, _ in rows]
+                findings += rules.titration_findings(
+                    patient_id, inclusion, steps, reactions.get(patient_id, []), protocol, withdrawal=withdrawal
+                )
     return findings_output(findings, {"patients": patients})
 
 

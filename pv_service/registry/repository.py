@@ -7,6 +7,8 @@ has read in a ``Mirror`` and decides with the rules, without SQL of its own.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import date
 from itertools import groupby
@@ -27,7 +29,7 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncResult, AsyncSession
 
 from pv_service.storage.models import Dispensation, Patient, Prescription, TitrationStep, Withdrawal
 from pv_service.users.schemas import Caller
@@ -158,23 +160,44 @@ PRESCRIBED = (
 )
 
 
+async def _batches(result: AsyncResult[Any]) -> AsyncIterator[Sequence[Any]]:
+    """The result's rows ``STREAM_BATCH`` at a time, the next batch asked for before this one is handed
+    over: the database (SQLite's thread, PostgreSQL's server) reads it while the caller judges this one."""
+    following = asyncio.ensure_future(result.fetchmany(STREAM_BATCH))
+    try:
+        while batch := await following:
+            following = asyncio.ensure_future(result.fetchmany(STREAM_BATCH))
+            await asyncio.sleep(0)  # lets the request for the next batch reach the database
+            yield batch
+    finally:
+        # A caller stopping early: the fetch under way is let finish (cancelling it mid-way would leave the
+        # connection unusable), its outcome dropped, and the cursor closed.
+        if not following.done():
+            await asyncio.wait([following])
+        if not following.cancelled():
+            following.exception()
+        await result.close()
+
+
 async def _by_patient(session: AsyncSession, query: Select[Any]) -> AsyncIterator[tuple[int, list[Any]]]:
     """(patient id, rows) for each patient of a query ordered by patient id, its first column. Rows are
     plain tuples fetched ``STREAM_BATCH`` at a time: one batch and one patient's rows are held, whatever
     the table's size. The query runs on the session's connection as a Core statement: nothing of the ORM's
-    loading is needed for tuples, and it cost as much per row as the rules."""
+    loading is needed for tuples, and it cost as much per row as the rules. A caller that may stop early
+    closes the stream (``contextlib.aclosing``) before using the session again."""
     connection = await session.connection()
     result = await connection.stream(query.execution_options(yield_per=STREAM_BATCH))
     patient_of = itemgetter(0)
     pending: list[Any] = []
     pending_patient = 0
-    async for batch in result.partitions():
-        for patient_id, rows in groupby(batch, key=patient_of):
-            if pending and patient_id != pending_patient:
-                yield pending_patient, pending
-                pending = []
-            pending_patient = patient_id
-            pending.extend(rows)
+    async with contextlib.aclosing(_batches(result)) as batches:  # no fetch left running if the caller stops
+        async for batch in batches:
+            for patient_id, rows in groupby(batch, key=patient_of):
+                if pending and patient_id != pending_patient:
+                    yield pending_patient, pending
+                    pending = []
+                pending_patient = patient_id
+                pending.extend(rows)
     if pending:
         yield pending_patient, pending
 

@@ -5,13 +5,14 @@ rows lie in the tables and wherever a fetch ends."""
 from __future__ import annotations
 
 from collections import defaultdict
+from contextlib import aclosing
 from datetime import date
 from itertools import zip_longest
 from typing import Any
 
 import pytest
 from conftest import import_records
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from pv_service.clock import utc_now
 from pv_service.config import Settings
@@ -136,3 +137,17 @@ async def test_streamed_cross_checks_find_what_the_rules_find_on_the_whole_inter
     assert counts["dose-crosscheck"]["dispensations"] == dispensations
     # The data set says something about several patients, in several ways, or the comparison proves little.
     assert len({kind for _, kind, _ in anomalies}) >= 4 and len({patient for _, _, patient in anomalies}) >= 5
+
+
+async def test_a_stream_closed_early_leaves_its_session_ready_for_the_next_query(
+    settings: Settings, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(repository, "STREAM_BATCH", 7)  # the next fetch is under way when the caller stops
+    today = utc_now().astimezone(settings.zone).date()
+    async with open_context(settings) as context:
+        assert (await import_records(settings, interleaved_registry(today, settings, context.reference))).failed == 0
+    async with database.read_session() as session:
+        async with aclosing(repository.prescriptions_by_patient(session, today)) as patients:
+            first, _ = await anext(patients)
+        following = await session.scalar(select(func.count()).select_from(Patient).where(Patient.id > first))
+    assert following == PATIENTS - 1
