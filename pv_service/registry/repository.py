@@ -182,9 +182,9 @@ async def _batches(result: AsyncResult[Any]) -> AsyncIterator[Sequence[Any]]:
 async def _by_patient(session: AsyncSession, query: Select[Any]) -> AsyncIterator[tuple[int, list[Any]]]:
     """(patient id, rows) for each patient of a query ordered by patient id, its first column. Rows are
     plain tuples fetched ``STREAM_BATCH`` at a time: one batch and one patient's rows are held, whatever
-    the table's size. The query runs on the session's connection as a Core statement: nothing of the ORM's
-    loading is needed for tuples, and it cost as much per row as the rules. A caller that may stop early
-    closes the stream (``contextlib.aclosing``) before using the session again."""
+    the table's size. The query runs on the session's connection as a Core statement, without the ORM's
+    loading step per row, which tuples do not need. A caller that may stop early closes the stream
+    (``contextlib.aclosing``) before using the session again."""
     connection = await session.connection()
     result = await connection.stream(query.execution_options(yield_per=STREAM_BATCH))
     patient_of = itemgetter(0)
