@@ -85,9 +85,10 @@ def _by_bucket(rows: Iterable[Any], buckets: int) -> dict[Any, list[int]]:
 
 async def digest_counts(session: AsyncSession, bounds: DigestBounds) -> DigestCounts:
     """One pass over the cases and one over their coded reactions, grouped by week bucket: every table of the
-    digest, stratified or not, and its rises are sums of these few thousand rows. The cases are read from
-    ``ix_cases_digest`` and the codes from ``ix_case_reactions_case_code``, no row of either table; grouping
-    by the bucket first keeps SQLite's planner off the index by product."""
+    digest, stratified or not, and its rises are sums of these few thousand rows. The cases pass reads
+    ``ix_cases_digest`` alone (grouped by the bucket first, SQLite's planner keeps to it rather than to the
+    index by product); the pairs pass reads the codes from ``ix_case_reactions_case_code`` alone, then each
+    case by its key."""
     buckets = len(bounds.weeks) + 1
     bucket = _week_bucket(Case.received_at, bounds)
     by_case = await session.execute(
