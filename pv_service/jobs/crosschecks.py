@@ -109,33 +109,34 @@ class _DoseRun:
         """One patient's rows of ``repository.prescriptions_by_patient``: each prescription's checks, then
         the patient's dispensations across pharmacies and against the doses reported in their cases, and
         their secure prescriptions against each other."""
-        settings = self.context.settings
+        settings, until, contents = self.context.settings, self.period.last, self.contents
+        quantity_tolerance, refill_tolerance = settings.quantity_tolerance, settings.refill_tolerance
         supplies: list[rules.DispensationFacts] = []
         secure: list[rules.PrescriptionFacts] = []
         found: list[Finding] = []
         for prescription_id, group in groupby(rows, key=_PRESCRIPTION_ID):
             dispensed = list(group)
-            prescription = rules.PrescriptionFacts(prescription_id, patient_id, *dispensed[0][7:])
-            if prescription.secure and prescription.start_date <= self.period.last:
+            first = dispensed[0]
+            prescription = rules.PrescriptionFacts(prescription_id, patient_id, *first[7:])
+            if prescription.secure and prescription.start_date <= until:
                 secure.append(prescription)
-            if dispensed[0][2] is None:  # a secure prescription not dispensed yet
+            if first[2] is None:  # a secure prescription not dispensed yet
                 continue
             facts = [
                 rules.DispensationFacts(id_, prescription_id, patient_id, day, quantity, days_supply, pharmacist)
-                for _, _, id_, day, quantity, days_supply, pharmacist, *_ in dispensed
+                for _, _, id_, day, quantity, days_supply, pharmacist, _, _, _, _, _, _ in dispensed
             ]
             supplies += facts
             found += rules.dose_findings(
                 prescription,
                 facts,
-                self.contents.get(prescription.product),
-                quantity_tolerance=settings.quantity_tolerance,
-                refill_tolerance=settings.refill_tolerance,
+                contents.get(prescription.product),
+                quantity_tolerance=quantity_tolerance,
+                refill_tolerance=refill_tolerance,
             )
         self.examined += len(supplies)
-        by_date = sorted(supplies, key=_BY_DATE)
         if len({supply.pharmacist for supply in supplies}) > 1:  # one pharmacist makes no pair of pharmacies
-            found += rules.multiple_pharmacy_findings(by_date)
+            found += rules.multiple_pharmacy_findings(sorted(supplies, key=_BY_DATE))
         if len(secure) > 1:  # one prescription makes no pair
             found += rules.overlapping_prescription_findings(sorted(secure, key=_BY_START))
         doses = self.reported.get(patient_id)
@@ -144,7 +145,7 @@ class _DoseRun:
         product_of = {record: row[7] for row in rows for record in row[1:3]}  # prescriptions' and dispensations'
         self.findings += ((f, tuple(dict.fromkeys(product_of[r] for r in f.records if r in product_of))) for f in found)
         if doses:
-            self._reported(doses, by_date, product_of)
+            self._reported(doses, sorted(supplies, key=_BY_DATE), product_of)
 
     def _reported(
         self, doses: list[rules.ReportedDose], by_date: list[rules.DispensationFacts], product_of: dict[str, str]
