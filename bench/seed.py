@@ -115,6 +115,15 @@ async def advance_sequences(database: Database, tables: Sequence[Table]) -> None
             )
 
 
+async def analyse(database: Database) -> None:
+    """PostgreSQL: gather the planner's statistics, as autovacuum soon does after a bulk load in production;
+    a table never analysed gets plans made for a handful of rows."""
+    if database.dialect != "postgresql":
+        return
+    async with database.engine.begin() as connection:
+        await connection.execute(text("ANALYZE"))
+
+
 # --- patients -------------------------------------------------------------------------------------------
 
 
@@ -279,6 +288,7 @@ async def insert_cases(database: Database, plan: CasePlan) -> int:
         await insert_batch(database, [(CASES, [c for c, _ in pairs]), (CASE_REACTIONS, [r for _, r in pairs])])
         written += len(pairs)
     await advance_sequences(database, [CASES, CASE_REACTIONS])
+    await analyse(database)
     return written
 
 
