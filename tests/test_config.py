@@ -28,6 +28,7 @@ SAMPLES: dict[str, tuple[str, object]] = {
     "header_timeout_seconds": ("2", 2),
     "body_timeout_seconds": ("3", 3),
     "idle_timeout_seconds": ("1", 1),
+    "token_cache_seconds": ("2.5", 2.5),
     "token_days": ("30", 30),
     "scheduler_enabled": ("false", False),
     "secret_key": ("s3cret", "s3cret"),
