@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pv_service.config import Settings
 from pv_service.reference import ReferenceData, load_reference
 from pv_service.storage.database import Database
 from pv_service.storage.migrate import upgrade
+from pv_service.users.token_cache import TokenCache
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,8 @@ class ServiceContext:
     settings: Settings
     database: Database
     reference: ReferenceData
+    # This instance's verified bearer tokens: one per app, not per process.
+    verified_tokens: TokenCache = field(default_factory=TokenCache)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ServiceContext:

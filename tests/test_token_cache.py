@@ -5,14 +5,16 @@ passed, one made through this process at once, and an expired token at once what
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-from conftest import PRESCRIBER, Tokens
+from conftest import ADMIN, PRESCRIBER, Tokens
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from pages_client import sign_in, submit
 from sqlalchemy import update
 
 from pv_service.app import create_app
@@ -20,7 +22,7 @@ from pv_service.clock import utc_now
 from pv_service.config import Settings
 from pv_service.storage.database import Database
 from pv_service.storage.models import Token
-from pv_service.users.service import hash_token, revoke_token
+from pv_service.users.service import hash_token
 
 SHORT_CACHE_SECONDS = 1.0
 LONG_CACHE_SECONDS = 60.0
@@ -73,8 +75,13 @@ async def test_a_token_revoked_through_this_process_is_refused_at_once(
 ) -> None:
     async with client_with(LONG_CACHE_SECONDS) as client:
         assert await _status(client, registry) == 200
-        async with database.session() as session, session.begin():
-            await revoke_token(session, registry.by_rpps[PRESCRIBER], actor="test")
+        await sign_in(client, registry.by_rpps[ADMIN])
+        page = await client.get(f"/admin?tokens={PRESCRIBER}")
+        ids = re.findall(r'name="token_id" value="(tok_[0-9a-f]+)"', page.text)
+        revoked = await submit(
+            client, f"/admin?tokens={PRESCRIBER}", "/admin", {"operation": "revoke_token", "token_id": ids[-1]}
+        )
+        assert revoked.status_code == 303
         assert await _status(client, registry) == 401
 
 

@@ -8,9 +8,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-import time
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TypeGuard
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,8 +28,6 @@ TOKEN_PREFIX = "pvt_"
 # A token's value as it may show up in a text: its prefix, then URL-safe characters.
 TOKEN_PATTERN = re.compile(re.escape(TOKEN_PREFIX) + r"[A-Za-z0-9_\-]+")
 TOKEN_ID_PREFIX = "tok_"
-# Verified tokens this process keeps beyond which the stale entries are dropped: a few per user.
-TOKEN_CACHE_BOUND = 10_000
 
 
 class UserError(ValueError):
@@ -120,7 +116,6 @@ async def revoke_token(session: AsyncSession, id_or_token: str, *, actor: str) -
         raise UserError(FieldError("token", "unknown_reference", Text("No such token.")))
     if row.revoked_at is None:
         row.revoked_at = utc_now()
-        VERIFIED_TOKENS.forget(row.token_hash)
         await record_audit(
             session,
             actor=actor,
@@ -132,11 +127,11 @@ async def revoke_token(session: AsyncSession, id_or_token: str, *, actor: str) -
     return row
 
 
-async def _usable_token(session: AsyncSession, token: str) -> Token | None:
+async def _usable_token(session: AsyncSession, token: str, token_hash: str | None = None) -> Token | None:
     """The stored token behind a token's value, if it may still be used (known, not revoked, not expired)."""
     if not token.startswith(TOKEN_PREFIX):
         return None
-    row = await repository.token_by_hash(session, hash_token(token))
+    row = await repository.token_by_hash(session, token_hash or hash_token(token))
     return row if _usable(row) else None
 
 
@@ -144,59 +139,20 @@ def _caller(row: Token) -> Caller:
     return Caller(rpps=row.user.rpps, role=row.user.role)  # type: ignore[arg-type]
 
 
-@dataclass(frozen=True)
-class _Verified:
-    database_url: str
-    caller: Caller
-    expires_at: datetime
-    # time.monotonic() after which the token is looked up again.
-    until: float
-
-
-class TokenCache:
-    """The callers behind tokens verified in the last few seconds, by token hash, so that most requests need
-    no lookup. Only usable tokens are kept (an unknown one is looked up each time); expiry is checked on
-    every use. A revocation in this process drops its entry at once; one made elsewhere (the command line,
-    another instance) is seen once the entry is older than ``PV_TOKEN_CACHE_SECONDS``."""
-
-    def __init__(self) -> None:
-        self._entries: dict[str, _Verified] = {}
-
-    def caller(self, database_url: str, token_hash: str) -> Caller | None:
-        entry = self._entries.get(token_hash)
-        if entry is None or entry.database_url != database_url or entry.until <= time.monotonic():
-            return None
-        return entry.caller if entry.expires_at > utc_now() else None
-
-    def keep(self, database_url: str, token_hash: str, row: Token, seconds: float) -> None:
-        now = time.monotonic()
-        if len(self._entries) >= TOKEN_CACHE_BOUND:
-            self._entries = {key: entry for key, entry in self._entries.items() if entry.until > now}
-        self._entries[token_hash] = _Verified(database_url, _caller(row), row.expires_at, now + seconds)
-
-    def forget(self, token_hash: str) -> None:
-        self._entries.pop(token_hash, None)
-
-
-# One per process: every app and every revocation of this process share it.
-VERIFIED_TOKENS = TokenCache()
-
-
 async def authenticate(context: ServiceContext, token: str) -> Caller | None:
     """The caller behind a bearer token, or None when it is unknown, revoked or expired; looked up in the
     database unless verified within the last ``PV_TOKEN_CACHE_SECONDS`` (0: every time)."""
     seconds = context.settings.token_cache_seconds
-    url = context.database.url
     token_hash = hash_token(token)
-    caller = VERIFIED_TOKENS.caller(url, token_hash) if seconds > 0 else None
+    caller = context.verified_tokens.caller(token_hash) if seconds > 0 else None
     if caller is not None:
         return caller
     async with context.database.read_session() as session:
-        row = await _usable_token(session, token)
+        row = await _usable_token(session, token, token_hash)
     if row is None:
         return None
     if seconds > 0:
-        VERIFIED_TOKENS.keep(url, token_hash, row, seconds)
+        context.verified_tokens.keep(token_hash, _caller(row), row.expires_at, seconds)
     return _caller(row)
 
 
@@ -276,6 +232,8 @@ async def user_tokens(context: ServiceContext, rpps: str) -> tuple[UserView | No
 
 
 async def withdraw_token(context: ServiceContext, id_or_token: str, *, actor: str) -> TokenView:
-    """``revoke_token`` (``pv-service tokens revoke``), committed."""
+    """``revoke_token`` (the admin page), committed; this instance refuses the token from now on."""
     async with context.database.session() as session, session.begin():
-        return token_view(await revoke_token(session, id_or_token, actor=actor))
+        row = await revoke_token(session, id_or_token, actor=actor)
+    context.verified_tokens.forget(row.token_hash)
+    return token_view(row)
