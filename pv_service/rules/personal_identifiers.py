@@ -49,12 +49,14 @@ def nir_key_is_valid(body13: str, key: str) -> bool:
     return digits.isdigit() and int(key) == 97 - int(digits) % 97
 
 
+def _is_nir(match: re.Match[str]) -> bool:
+    """Whether a NIR-shaped match has a valid key."""
+    *parts, key = match.groups()
+    return nir_key_is_valid("".join(part for part in parts if part is not None), key)
+
+
 def _has_nir(text: str) -> bool:
-    for match in _NIR.finditer(text):
-        *parts, key = match.groups()
-        if nir_key_is_valid("".join(part for part in parts if part is not None), key):
-            return True
-    return False
+    return any(_is_nir(match) for match in _NIR.finditer(text))
 
 
 def find_personal_identifier(text: str) -> IdentifierKind | None:
@@ -71,11 +73,7 @@ def redact_personal_identifiers(text: str) -> str:
     """``text`` with each identifier replaced by its kind in brackets, for texts that leave the service's
     tables, such as a job's error."""
 
-    def nir(match: re.Match[str]) -> str:
-        *parts, key = match.groups()
-        return "[nir]" if nir_key_is_valid("".join(part for part in parts if part is not None), key) else match[0]
-
-    text = _NIR.sub(nir, text)
+    text = _NIR.sub(lambda match: "[nir]" if _is_nir(match) else match[0], text)
     return _EMAIL.sub("[email]", _PHONE.sub("[phone]", text))
 
 
