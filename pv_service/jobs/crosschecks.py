@@ -104,12 +104,13 @@ class _DoseRun:
 
     def __post_init__(self) -> None:
         self.contents = _contents(self.context.reference)
+        self.bases = {code: rules.dose_basis(content) for code, content in self.contents.items()}
 
     def patient(self, patient_id: int, rows: list[Any]) -> None:
         """One patient's rows of ``repository.prescriptions_by_patient``: each prescription's checks, then
         the patient's dispensations across pharmacies and against the doses reported in their cases, and
         their secure prescriptions against each other."""
-        settings, until, contents = self.context.settings, self.period.last, self.contents
+        settings, until, bases = self.context.settings, self.period.last, self.bases
         quantity_tolerance, refill_tolerance = settings.quantity_tolerance, settings.refill_tolerance
         supplies: list[rules.DispensationFacts] = []
         secure: list[rules.PrescriptionFacts] = []
@@ -120,17 +121,14 @@ class _DoseRun:
             prescription = rules.PrescriptionFacts(prescription_id, patient_id, *first[7:])
             if prescription.secure and prescription.start_date <= until:
                 secure.append(prescription)
-            if first[2] is None:  # a secure prescription not dispensed yet
+            if first[0] is None:  # a secure prescription not dispensed yet
                 continue
-            facts = [
-                rules.DispensationFacts(id_, prescription_id, patient_id, day, quantity, days_supply, pharmacist)
-                for _, _, id_, day, quantity, days_supply, pharmacist, _, _, _, _, _, _ in dispensed
-            ]
+            facts = [rules.DispensationFacts(*row[:7]) for row in dispensed]
             supplies += facts
             found += rules.dose_findings(
                 prescription,
                 facts,
-                contents.get(prescription.product),
+                bases.get(prescription.product),
                 quantity_tolerance=quantity_tolerance,
                 refill_tolerance=refill_tolerance,
             )
@@ -142,7 +140,7 @@ class _DoseRun:
         doses = self.reported.get(patient_id)
         if not (found or doses):
             return
-        product_of = {record: row[7] for row in rows for record in row[1:3]}  # prescriptions' and dispensations'
+        product_of = {record: row[7] for row in rows for record in row[:2]}  # dispensations' and prescriptions'
         self.findings += ((f, tuple(dict.fromkeys(product_of[r] for r in f.records if r in product_of))) for f in found)
         if doses:
             self._reported(doses, sorted(supplies, key=_BY_DATE), product_of)
@@ -180,8 +178,8 @@ async def titration_crosscheck(context: ServiceContext, period: JobPeriod) -> Jo
         async with aclosing(repository.titration_by_patient(session, period.last)) as titrated:
             async for patient_id, rows in titrated:
                 patients += 1
-                _, inclusion, *_, withdrawal = rows[0]
-                steps = [rules.StepFacts(day, thc, cbd) for _, _, day, thc, cbd, _ in rows]
+                *_, inclusion, withdrawal = rows[0]
+                steps = [rules.StepFacts(*row[:3]) for row in rows]
                 findings += rules.titration_findings(
                     patient_id, inclusion, steps, reactions.get(patient_id, []), protocol, withdrawal=withdrawal
                 )

@@ -179,15 +179,18 @@ async def _batches(result: AsyncResult[Any]) -> AsyncIterator[Sequence[Any]]:
         await result.close()
 
 
-async def _by_patient(session: AsyncSession, query: Select[Any]) -> AsyncIterator[tuple[int, list[Any]]]:
-    """(patient id, rows) for each patient of a query ordered by patient id, its first column. Rows are
+async def _by_patient(
+    session: AsyncSession, query: Select[Any], patient_column: int
+) -> AsyncIterator[tuple[int, list[Any]]]:
+    """(patient id, rows) for each patient of a query ordered by patient id, its column ``patient_column``
+    (the rows' other columns lead, in the order of the rules' facts, that the job slices them). Rows are
     plain tuples fetched ``STREAM_BATCH`` at a time: one batch and one patient's rows are held, whatever
     the table's size. The query runs on the session's connection as a Core statement, without the ORM's
     loading step per row, which tuples do not need. A caller that may stop early closes the stream
     (``contextlib.aclosing``) before using the session again."""
     connection = await session.connection()
     result = await connection.stream(query.execution_options(yield_per=STREAM_BATCH))
-    patient_of = itemgetter(0)
+    patient_of = itemgetter(patient_column)
     pending: list[Any] = []
     pending_patient = 0
     async with contextlib.aclosing(_batches(result)) as batches:  # no fetch left running if the caller stops
@@ -204,8 +207,9 @@ async def _by_patient(session: AsyncSession, query: Select[Any]) -> AsyncIterato
 
 def prescriptions_by_patient(session: AsyncSession, until: date) -> AsyncIterator[tuple[int, list[Any]]]:
     """Each patient's prescriptions with their dispensations dated on or before ``until``, as rows
-    (patient_id, prescription id, dispensation id, date, quantity, days_supply, pharmacist, *PRESCRIBED)
-    by prescription id, then the dispensation's date and id. A secure prescription started by ``until``
+    (dispensation id, prescription id, patient_id, date, quantity, days_supply, pharmacist, *PRESCRIBED):
+    the rules' ``DispensationFacts`` then what was prescribed; by prescription id, then the dispensation's
+    date and id. A secure prescription started by ``until``
     comes even without such a dispensation, as one row whose dispensation columns are None; other
     prescriptions without one do not come. One pass serves every dose check: each dispensation with its
     prescription, and the secure prescriptions."""
@@ -213,9 +217,9 @@ def prescriptions_by_patient(session: AsyncSession, until: date) -> AsyncIterato
     secure = and_(Prescription.secure.is_(True), Prescription.start_date <= until)
     query = (
         select(
-            Prescription.patient_id,
-            Prescription.id,
             Dispensation.id,
+            Prescription.id,
+            Prescription.patient_id,
             Dispensation.date,
             Dispensation.quantity,
             Dispensation.days_supply,
@@ -227,20 +231,20 @@ def prescriptions_by_patient(session: AsyncSession, until: date) -> AsyncIterato
         .where(or_(Dispensation.id.is_not(None), secure))
         .order_by(Prescription.patient_id, Prescription.id, Dispensation.date, Dispensation.id)
     )
-    return _by_patient(session, query)
+    return _by_patient(session, query, patient_column=2)
 
 
 def titration_by_patient(session: AsyncSession, until: date) -> AsyncIterator[tuple[int, list[Any]]]:
-    """Each patient's titration steps dated on or before ``until``, by date, as rows (patient_id,
-    inclusion_date, date, daily_thc_mg, daily_cbd_mg, withdrawal_date: the patient's withdrawal on or
-    before ``until``, else None)."""
+    """Each patient's titration steps dated on or before ``until``, by date, as rows (date, daily_thc_mg,
+    daily_cbd_mg: the rules' ``StepFacts``, then patient_id, inclusion_date, withdrawal_date: the patient's
+    withdrawal on or before ``until``, else None)."""
     query = (
         select(
-            TitrationStep.patient_id,
-            Patient.inclusion_date,
             TitrationStep.date,
             TitrationStep.daily_thc_mg,
             TitrationStep.daily_cbd_mg,
+            TitrationStep.patient_id,
+            Patient.inclusion_date,
             Withdrawal.date,
         )
         .join(Patient, Patient.id == TitrationStep.patient_id)
@@ -248,4 +252,4 @@ def titration_by_patient(session: AsyncSession, until: date) -> AsyncIterator[tu
         .where(TitrationStep.date <= until)
         .order_by(TitrationStep.patient_id, TitrationStep.date)
     )
-    return _by_patient(session, query)
+    return _by_patient(session, query, patient_column=3)

@@ -36,7 +36,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import msgspec
 
@@ -54,8 +54,11 @@ T = TypeVar("T")
 LATE_PRESENTATION_DAYS = 3
 
 
-@dataclass(frozen=True, slots=True)
-class PrescriptionFacts:
+# The facts are named tuples: the job builds one per row of a million-row stream, and a tuple of plain
+# values is quicker to build than a dataclass and is soon left alone by the cyclic garbage collector.
+
+
+class PrescriptionFacts(NamedTuple):
     id: str
     patient_id: int
     product: str
@@ -66,8 +69,7 @@ class PrescriptionFacts:
     daily_cbd_mg: float
 
 
-@dataclass(frozen=True, slots=True)
-class DispensationFacts:
+class DispensationFacts(NamedTuple):
     id: str
     prescription_id: str
     patient_id: int
@@ -77,8 +79,7 @@ class DispensationFacts:
     pharmacist: str
 
 
-@dataclass(frozen=True, slots=True)
-class ReportedDose:
+class ReportedDose(NamedTuple):
     case_id: int
     patient_id: int
     product: str
@@ -87,21 +88,33 @@ class ReportedDose:
     daily_cbd_mg: float | None
 
 
-@dataclass(frozen=True, slots=True)
-class StepFacts:
+class StepFacts(NamedTuple):
     date: date
     daily_thc_mg: float
     daily_cbd_mg: float
 
 
-@dataclass(frozen=True, slots=True)
-class ReactionFacts:
+class ReactionFacts(NamedTuple):
     case_id: int
     code: str | None
     text: str | None
     onset: date | None
     end: date | None
     outcome: str | None
+
+
+class DoseBasis(NamedTuple):
+    """How a product's dispensed quantities are compared with prescribed doses: on CBD or THC, and the
+    milligrams of that component in one unit (ml or g). One per product, not one per prescription."""
+
+    on_cbd: bool
+    mg_per_unit: float
+
+
+def dose_basis(content: ProductContent) -> DoseBasis:
+    on_cbd = compared_on_cbd(content)
+    thc_per_unit, cbd_per_unit = milligrams(content, 1.0)
+    return DoseBasis(on_cbd, cbd_per_unit if on_cbd else thc_per_unit)
 
 
 class TitrationProtocol(msgspec.Struct, frozen=True):
@@ -115,12 +128,16 @@ class TitrationProtocol(msgspec.Struct, frozen=True):
     temporal_association_days: int
 
 
+def _margin(limit: float) -> float:
+    return _RELATIVE_MARGIN * max(1.0, abs(limit))
+
+
 def _above(value: float, limit: float) -> bool:
-    return value - limit > _RELATIVE_MARGIN * max(1.0, abs(limit))
+    return value - limit > _margin(limit)
 
 
 def _below(value: float, limit: float) -> bool:
-    return limit - value > _RELATIVE_MARGIN * max(1.0, abs(limit))
+    return limit - value > _margin(limit)
 
 
 # --- dose-crosscheck ------------------------------------------------------------------------------------
@@ -139,34 +156,30 @@ def _dispensation_detail(dispensation: DispensationFacts) -> dict[str, object]:
 def dose_findings(
     prescription: PrescriptionFacts,
     dispensations: Sequence[DispensationFacts],
-    content: ProductContent | None,
+    basis: DoseBasis | None,
     *,
     quantity_tolerance: float,
     refill_tolerance: float,
 ) -> list[Finding]:
     """Findings on one prescription's dispensations (sorted by date then id), in one pass.
 
-    With no product content, the quantity check is skipped (the other checks need none).
+    Without the product's dose basis (no known content), the quantity check is skipped (the others need none).
     """
     findings: list[Finding] = []
-    patient = prescription.patient_id
-    prescribed = Period(prescription.start_date, prescription.days)
+    secure = prescription.secure
     # Period.contains on day numbers: one comparison pair per row, no date objects built in the loop.
     first_day = prescription.start_date.toordinal()
     last_day = first_day + prescription.days - 1
 
-    on_cbd = content is not None and compared_on_cbd(content)
-    mg_per_unit = 0.0
-    if content is not None:
-        thc_per_unit, cbd_per_unit = milligrams(content, 1.0)
-        mg_per_unit = cbd_per_unit if on_cbd else thc_per_unit
+    quantity_checked = basis is not None
+    on_cbd, mg_per_unit = basis if basis is not None else (False, 0.0)
     prescribed_daily_mg = prescription.daily_cbd_mg if on_cbd else prescription.daily_thc_mg
     quantity_limit_mg = prescribed_daily_mg * prescription.days * (1 + quantity_tolerance)
-    quantity_checked = content is not None
+    quantity_margin = _margin(quantity_limit_mg)  # _above(dispensed, limit), the limit's margin worked out once
     refill_share = 1 - refill_tolerance
 
-    if prescription.secure and dispensations:
-        findings.extend(_late_presentation(prescription, prescribed, dispensations[0]))
+    if secure and dispensations:
+        findings.extend(_late_presentation(prescription, dispensations[0]))
 
     days_supplied = 0
     dispensed_mg = 0.0
@@ -177,28 +190,28 @@ def dose_findings(
         day = dispensation.date.toordinal()
         days_supply = dispensation.days_supply
 
-        if prescription.secure:
+        if secure:
             before = days_supplied
             days_supplied += days_supply
             if days_supply > SECURE_MAX_DAYS or before <= SECURE_MAX_DAYS < days_supplied:
                 findings.append(_secure_finding(prescription, dispensation, dispensations[0], days_supplied))
 
         if day < first_day or day + days_supply - 1 > last_day:
-            findings.append(_outside_finding(prescription, prescribed, dispensation))
+            findings.append(_outside_finding(prescription, dispensation))
 
         if quantity_checked:
             dispensed_mg += dispensation.quantity * mg_per_unit
-            if _above(dispensed_mg, quantity_limit_mg):
+            if dispensed_mg - quantity_limit_mg > quantity_margin:
                 quantity_checked = False  # one finding per prescription: the dispensation that crossed the line
                 findings.append(
                     Finding(
                         "quantity_above_prescribed",
-                        patient,
+                        prescription.patient_id,
                         (prescription.id, dispensation.id),
                         (),
                         {
                             **_dispensation_detail(dispensation),
-                            **_prescription_detail(prescription, prescribed),
+                            **_prescription_detail(prescription),
                             "compared_on": "cbd" if on_cbd else "thc",
                             "prescribed_daily_mg": prescribed_daily_mg,
                             "prescribed_mg": prescribed_daily_mg * prescription.days,
@@ -218,7 +231,7 @@ def dose_findings(
     return findings
 
 
-def _late_presentation(prescription: PrescriptionFacts, prescribed: Period, first: DispensationFacts) -> list[Finding]:
+def _late_presentation(prescription: PrescriptionFacts, first: DispensationFacts) -> list[Finding]:
     """The first dispensation, presented more than 3 days after the start, supplies more than what remains."""
     days_late = (first.date - prescription.start_date).days
     remaining = prescription.days - days_late
@@ -232,7 +245,7 @@ def _late_presentation(prescription: PrescriptionFacts, prescribed: Period, firs
             (),
             {
                 **_dispensation_detail(first),
-                **_prescription_detail(prescription, prescribed),
+                **_prescription_detail(prescription),
                 "days_after_start": days_late,
                 "max_days_after_start": LATE_PRESENTATION_DAYS,
                 "remaining_days": max(remaining, 0),
@@ -241,10 +254,10 @@ def _late_presentation(prescription: PrescriptionFacts, prescribed: Period, firs
     ]
 
 
-def _prescription_detail(prescription: PrescriptionFacts, prescribed: Period) -> dict[str, object]:
+def _prescription_detail(prescription: PrescriptionFacts) -> dict[str, object]:
     return {
         "prescription_start": prescription.start_date.isoformat(),
-        "prescription_last": prescribed.last.isoformat(),
+        "prescription_last": Period(prescription.start_date, prescription.days).last.isoformat(),
         "prescription_days": prescription.days,
     }
 
@@ -266,13 +279,13 @@ def _secure_finding(
     )
 
 
-def _outside_finding(prescription: PrescriptionFacts, prescribed: Period, dispensation: DispensationFacts) -> Finding:
+def _outside_finding(prescription: PrescriptionFacts, dispensation: DispensationFacts) -> Finding:
     return Finding(
         "supply_outside_prescription",
         prescription.patient_id,
         (prescription.id, dispensation.id),
         (),
-        {**_dispensation_detail(dispensation), **_prescription_detail(prescription, prescribed)},
+        {**_dispensation_detail(dispensation), **_prescription_detail(prescription)},
     )
 
 
@@ -343,22 +356,22 @@ def reported_dose_findings(
 # --- narcotic supply across a patient's prescriptions and dispensations -----------------------------------
 
 
-def _overlapping_pairs(periods: Iterable[tuple[Period, T]]) -> Iterator[tuple[T, T]]:
-    """Pairs (earlier, later) of items whose periods share a day, from periods sorted by their start."""
+def _overlapping_pairs(periods: Iterable[tuple[date, int, T]]) -> Iterator[tuple[T, T]]:
+    """Pairs (earlier, later) of items whose periods (start, days) share a day, from periods sorted by start."""
     running: list[tuple[int, T]] = []  # (last day, item) of the periods still running
-    for period, item in periods:
-        if period.days <= 0:
+    for start_date, days, item in periods:
+        if days <= 0:
             continue
-        start = period.start.toordinal()
+        start = start_date.toordinal()
         running = [(last, other) for last, other in running if last >= start]
         for _, other in running:
             yield other, item
-        running.append((start + period.days - 1, item))
+        running.append((start + days - 1, item))
 
 
 def overlapping_prescription_findings(prescriptions: Sequence[PrescriptionFacts]) -> list[Finding]:
     """Pairs of one patient's secure prescriptions (sorted by start date then id) whose periods overlap."""
-    secure = ((Period(p.start_date, p.days), p) for p in prescriptions if p.secure)
+    secure = ((p.start_date, p.days, p) for p in prescriptions if p.secure)
     findings = []
     for first, second in _overlapping_pairs(secure):
         first_period, second_period = Period(first.start_date, first.days), Period(second.start_date, second.days)
@@ -370,12 +383,8 @@ def overlapping_prescription_findings(prescriptions: Sequence[PrescriptionFacts]
                 (first.id, second.id),
                 (),
                 {
-                    "first": {"id": first.id, "product": first.product, **_prescription_detail(first, first_period)},
-                    "second": {
-                        "id": second.id,
-                        "product": second.product,
-                        **_prescription_detail(second, second_period),
-                    },
+                    "first": {"id": first.id, "product": first.product, **_prescription_detail(first)},
+                    "second": {"id": second.id, "product": second.product, **_prescription_detail(second)},
                     "overlap_days": (overlap_last - second.start_date).days + 1,
                 },
             )
@@ -386,7 +395,7 @@ def overlapping_prescription_findings(prescriptions: Sequence[PrescriptionFacts]
 def multiple_pharmacy_findings(dispensations: Sequence[DispensationFacts]) -> list[Finding]:
     """Pairs of one patient's dispensations (sorted by date then id) by different pharmacists whose supply
     periods overlap."""
-    supplies = ((Period(d.date, d.days_supply), d) for d in dispensations)
+    supplies = ((d.date, d.days_supply, d) for d in dispensations)
     return [
         Finding(
             "multiple_pharmacies",
@@ -471,9 +480,10 @@ def _protocol_findings(
             )
         )
 
+    max_dose, max_dose_margin = protocol.max_daily_thc_mg, _margin(protocol.max_daily_thc_mg)  # _above, unrolled
     reference = first  # the previous increase, or the first step
     for index, step in enumerate(steps):
-        if _above(step.daily_thc_mg, protocol.max_daily_thc_mg):
+        if step.daily_thc_mg - max_dose > max_dose_margin:
             findings.append(
                 Finding(
                     "titration_above_max_dose",

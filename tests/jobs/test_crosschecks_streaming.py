@@ -88,7 +88,7 @@ async def whole_registry_findings(database: Database, until: date, context: Serv
         findings += rules.dose_findings(
             prescription,
             dispensed,
-            product.content if product else None,
+            rules.dose_basis(product.content) if product else None,
             quantity_tolerance=settings.quantity_tolerance,
             refill_tolerance=settings.refill_tolerance,
         )

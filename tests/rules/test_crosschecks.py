@@ -20,6 +20,7 @@ from pv_service.rules.crosschecks import (
     ReportedDose,
     StepFacts,
     TitrationProtocol,
+    dose_basis,
     dose_findings,
     multiple_pharmacy_findings,
     overlapping_prescription_findings,
@@ -84,8 +85,9 @@ def check(
     quantity_tolerance: float = 0.1,
     refill_tolerance: float = 0.2,
 ) -> list[Finding]:
+    basis = dose_basis(content) if content is not None else None
     return dose_findings(
-        rx, dispensations, content, quantity_tolerance=quantity_tolerance, refill_tolerance=refill_tolerance
+        rx, dispensations, basis, quantity_tolerance=quantity_tolerance, refill_tolerance=refill_tolerance
     )
 
 
@@ -460,7 +462,7 @@ def test_reported_dose_needs_a_dispensation_a_content_and_a_reported_value() -> 
     assert reported_dose_findings(reported(100.0), None, OIL_T10, tolerance=0.25) == []
     assert reported_dose_findings(reported(100.0), SUPPLY, None, tolerance=0.25) == []
     assert reported_dose_findings(reported(None, 100.0), SUPPLY, OIL_T10, tolerance=0.25) == []
-    assert reported_dose_findings(reported(100.0), replace(SUPPLY, days_supply=0), OIL_T10, tolerance=0.25) == []
+    assert reported_dose_findings(reported(100.0), SUPPLY._replace(days_supply=0), OIL_T10, tolerance=0.25) == []
 
 
 # --- titration protocol --------------------------------------------------------------------------------
@@ -773,7 +775,7 @@ def test_dose_findings_never_raise_and_give_only_dose_kinds(
         ),
         key=lambda d: (d.date, d.id),
     )
-    findings = dose_findings(
+    findings = check(
         rx, dispensations, content, quantity_tolerance=quantity_tolerance, refill_tolerance=refill_tolerance
     )
     assert {f.kind for f in findings} <= DOSE_KINDS
