@@ -65,6 +65,7 @@ async def seed_digest_data(context: ServiceContext, cases: int, patients: int) -
         reporters=[(u.rpps, u.role) for u in users],
         reactions=sorted(context.reference.reactions),
         end=end,
+        zone=context.settings.zone,
     )
     await insert_cases(context.database, plan)
 

@@ -60,6 +60,7 @@ async def seed_cases(context: ServiceContext, count: int, end: datetime) -> None
         reporters=[(u.rpps, u.role) for u in users],
         reactions=sorted(context.reference.reactions),
         end=end,
+        zone=context.settings.zone,
     )
     await insert_cases(context.database, plan)
 

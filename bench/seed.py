@@ -10,15 +10,18 @@ from __future__ import annotations
 import random
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from itertools import accumulate, islice
 from typing import Any, Generic, TypeVar
+from zoneinfo import ZoneInfo
 
 import msgspec
 from sqlalchemy import Table, func, insert, select, text
 
+from pv_service.config import Settings
 from pv_service.context import ServiceContext
+from pv_service.digests.counts import count_cases, local_monday
 from pv_service.registry.service import import_ndjson
 from pv_service.storage.database import Database
 from pv_service.storage.models import (
@@ -181,6 +184,8 @@ class CasePlan:
     end: datetime
     span: timedelta = CASES_SPAN
     seed: int = 11
+    # The service's zone: each case's week of receipt is its local Monday there.
+    zone: ZoneInfo = field(default_factory=lambda: Settings().zone)
 
 
 class _ReactionDraw:
@@ -220,6 +225,7 @@ def _case_row(rng: random.Random, plan: CasePlan, case_id: int, received: dateti
         "reporter_rpps": reporter,
         "reporter_role": role,
         "received_at": received,
+        "received_week": local_monday(received, plan.zone),
         "serious_since": received if serious else None,
         "updated_at": received,
         "version": 1,
@@ -281,13 +287,16 @@ def case_rows(plan: CasePlan, first_id: int) -> Iterator[tuple[Row, Row]]:
 
 
 async def insert_cases(database: Database, plan: CasePlan) -> int:
-    """Write the plan's cases and their reactions; returns how many cases were written."""
+    """Write the plan's cases and their reactions, then add them to the digest's counts (in one grouped
+    read, as the service counts what it writes); returns how many cases were written."""
     first = await next_id(database, CASES)
     written = 0
     for pairs in batches(case_rows(plan, first)):
         await insert_batch(database, [(CASES, [c for c, _ in pairs]), (CASE_REACTIONS, [r for _, r in pairs])])
         written += len(pairs)
     await advance_sequences(database, [CASES, CASE_REACTIONS])
+    async with database.session() as session, session.begin():
+        await count_cases(session, select(CASES.c.id).where(CASES.c.id >= first))
     await analyse(database)
     return written
 

@@ -16,6 +16,7 @@ from sqlalchemy import func, select, update
 from pv_service.cases import service as cases
 from pv_service.clock import utc_now
 from pv_service.context import ServiceContext
+from pv_service.digests.counts import local_monday, recounting
 from pv_service.jobs.catalogue import JOBS
 from pv_service.jobs.periods import latest_complete
 from pv_service.jobs.service import start_run
@@ -125,21 +126,24 @@ async def _triage(
 
 
 async def _date_back(context: ServiceContext, case_id: int, received_at: datetime) -> None:
-    """The case as if received at ``received_at``: its deadlines, first version and audit move with it."""
+    """The case as if received at ``received_at``: its deadlines, week, first version and audit move with it
+    (and the digest's counts with its week)."""
     async with context.database.session() as session, session.begin():
         case = await session.get(Case, case_id)
         assert case is not None
         shift = received_at - case.received_at
-        await session.execute(
-            update(Case)
-            .where(Case.id == case_id)
-            .values(
-                received_at=received_at,
-                serious_since=received_at if case.serious_since is not None else None,
-                triage_due=case.triage_due + shift,
-                forward_due=case.forward_due + shift,
+        async with recounting(session, [case_id]):
+            await session.execute(
+                update(Case)
+                .where(Case.id == case_id)
+                .values(
+                    received_at=received_at,
+                    received_week=local_monday(received_at, context.settings.zone),
+                    serious_since=received_at if case.serious_since is not None else None,
+                    triage_due=case.triage_due + shift,
+                    forward_due=case.forward_due + shift,
+                )
             )
-        )
         await session.execute(update(CaseVersion).where(CaseVersion.case_id == case_id).values(received_at=received_at))
         await session.execute(
             update(AuditEntry)

@@ -7,26 +7,29 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import msgspec
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from log_scan import collected_log_lines, leaks, log_files
-from sqlalchemy import text
+from sqlalchemy import select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from pv_service.app import create_app
 from pv_service.config import Settings, sqlite_url
 from pv_service.context import open_context
+from pv_service.digests import counts
 from pv_service.registry.schemas import ImportReport
 from pv_service.registry.service import import_ndjson
 from pv_service.storage.database import Database
 from pv_service.storage.migrate import upgrade
-from pv_service.storage.models import Base
+from pv_service.storage.models import Base, Case
 from pv_service.users.service import create_user, issue_token
 
 POSTGRES_URL = os.environ.get("PV_TEST_POSTGRES_URL")
@@ -41,6 +44,8 @@ def no_personal_data_in_any_log(tmp_path_factory: pytest.TempPathFactory) -> Ite
     found = leaks((f"log record {number}", line) for number, line in enumerate(lines, 1))
     found += leaks(log_files(tmp_path_factory.getbasetemp()))
     assert not found, "personal data in the logs:\n" + "\n".join(found[:20])
+
+
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
@@ -97,8 +102,42 @@ async def _empty_all_tables(database: Database) -> None:
                 await session.execute(text(f"DELETE FROM {table}"))
 
 
+async def digest_counts_drift(url: str, zone: ZoneInfo) -> list[str]:
+    """How the digest's kept counts differ from a recomputation from the cases, and the cases whose week of
+    receipt is not the local Monday of their receipt: nothing, when every write kept them."""
+    database = Database(url)
+    try:
+        async with database.read_session() as session:
+            stored = await counts.stored_counts(session)
+            expected = await counts.recomputed_counts(session)
+            weeks = list(await session.execute(select(Case.id, Case.received_at, Case.received_week)))
+    finally:
+        await database.dispose()
+    drift = [
+        f"{key}: kept {stored.get(key, 0)}, recomputed {expected.get(key, 0)}"
+        for key in sorted(stored.keys() | expected.keys())
+        if stored.get(key, 0) != expected.get(key, 0)
+    ]
+    drift += [
+        f"case {case_id} received {received_at} is filed under the week of {week}"
+        for case_id, received_at, week in weeks
+        if week != counts.local_monday(received_at, zone)
+    ]
+    return drift
+
+
+async def date_receipt_back(database: Database, ids: list[int], when: datetime, zone: ZoneInfo) -> None:
+    """The cases as if received at ``when``: their week of receipt, and the digest's counts, move with it."""
+    async with database.session() as session, session.begin(), counts.recounting(session, ids):
+        await session.execute(
+            update(Case).where(Case.id.in_(ids)).values(received_at=when, received_week=counts.local_monday(when, zone))
+        )
+
+
 @pytest.fixture
 async def settings(migrated_url: str, tmp_path: Path) -> AsyncIterator[Settings]:
+    """Settings on the emptied database. After the test, the digest's kept counts must equal a recomputation
+    from the cases: every write path the suite takes proves it keeps them."""
     # The session fixture migrated the database once; apps need not check again at every start.
     base = Settings(
         data_dir=tmp_path, database_url=migrated_url, scheduler_enabled=False, secret_key="test", migrate_on_start=False
@@ -107,6 +146,8 @@ async def settings(migrated_url: str, tmp_path: Path) -> AsyncIterator[Settings]
     await _empty_all_tables(database)
     await database.dispose()
     yield base
+    drift = await digest_counts_drift(migrated_url, base.zone)
+    assert not drift, "the digest's counts drifted from the cases:\n" + "\n".join(drift[:20])
 
 
 @pytest.fixture

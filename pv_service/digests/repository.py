@@ -1,22 +1,23 @@
-"""Named queries of the digest: grouped counts with conditional sums (never a row per case in Python),
-and the stored digests."""
+"""Named queries of the digest: the kept counts summed by week bucket, the week's totals (grouped counts,
+never a row per case in Python), and the stored digests."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, case, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pv_service.digests.counts import CASE_ROW
 from pv_service.digests.schemas import DigestBody, DigestTotals
 from pv_service.pagination import Keyset
 from pv_service.rules.priority import PRIORITIES
 from pv_service.rules.workflow import SET_ASIDE
 from pv_service.storage.dialect import upsert_insert
-from pv_service.storage.models import Anomaly, Case, CaseReaction, Digest, Patient
+from pv_service.storage.models import Anomaly, Case, Digest, DigestCount, Patient
 
 NEWEST_WEEKS = Keyset((Digest.week,), descending=True)
 
@@ -29,6 +30,8 @@ class DigestBounds:
     next one back ends."""
 
     weeks: tuple[tuple[datetime, datetime], ...]
+    # The local Monday of each of ``weeks``: the weeks ``digest_counts`` files cases under.
+    mondays: tuple[date, ...]
 
     @property
     def week_start(self) -> datetime:
@@ -60,13 +63,13 @@ def _between(received: Any, span: tuple[datetime, datetime]) -> ColumnElement[bo
 BUCKET = literal_column("bucket")
 
 
-def _week_bucket(received: Any, bounds: DigestBounds) -> Any:
-    """The index of the week a receipt before ``bounds.end`` falls in, ``len(bounds.weeks)`` when earlier.
+def _week_bucket(week: Any, bounds: DigestBounds) -> Any:
+    """The index of the week a counted week before the digest's end is, ``len(bounds.mondays)`` when earlier.
 
-    The oldest boundary is compared first: most cases are older than the weeks and take one comparison."""
-    earlier = len(bounds.weeks)
-    whens = [(received < bounds.weeks[-1][0], earlier)]
-    whens += [(received < week_end, back) for back, (_, week_end) in reversed(list(enumerate(bounds.weeks)))]
+    The oldest week is compared first: most rows are older than the weeks and take one comparison."""
+    earlier = len(bounds.mondays)
+    whens = [(week < bounds.mondays[-1], earlier)]
+    whens += [(week <= monday, back) for back, monday in reversed(list(enumerate(bounds.mondays)))]
     return case(*whens).label(BUCKET.name)
 
 
@@ -75,40 +78,25 @@ def _in_population(bounds: DigestBounds) -> ColumnElement[bool]:
     return and_(Case.state.not_in(SET_ASIDE), Case.received_at < bounds.end)
 
 
-def _by_bucket(rows: Iterable[Any], buckets: int) -> dict[Any, list[int]]:
-    """Rows of (key columns..., bucket, count) as a list of counts per bucket for each key."""
-    counts: dict[Any, list[int]] = {}
-    for *key, bucket, count in rows:
-        counts.setdefault(tuple(key), [0] * buckets)[bucket] += count
-    return counts
-
-
 async def digest_counts(session: AsyncSession, bounds: DigestBounds) -> DigestCounts:
-    """One pass over the cases and one over their coded reactions, grouped by week bucket: every table of the
-    digest, stratified or not, and its rises are sums of these few thousand rows. The cases pass reads
-    ``ix_cases_digest`` alone (grouped by the bucket first, SQLite's planner keeps to it rather than to the
-    index by product); the pairs pass reads the codes from ``ix_case_reactions_case_code`` alone, then each
-    case by its key."""
-    buckets = len(bounds.weeks) + 1
-    bucket = _week_bucket(Case.received_at, bounds)
-    by_case = await session.execute(
-        select(Case.product, Patient.indication, bucket, func.count())
-        .join(Patient, Patient.id == Case.patient_id)
-        .where(_in_population(bounds))
-        .group_by(BUCKET, Case.product, Patient.indication)
+    """The kept counts (``pv_service.digests.counts``) of the weeks up to the digest's, summed by week bucket in
+    one grouped read of that table: every table of the digest, stratified or not, and its rises are sums of
+    these few thousand rows."""
+    buckets = len(bounds.mondays) + 1
+    bucket = _week_bucket(DigestCount.week, bounds)
+    rows = await session.execute(
+        select(DigestCount.product, DigestCount.indication, DigestCount.code, bucket, func.sum(DigestCount.n))
+        .where(DigestCount.week < bounds.mondays[0] + timedelta(weeks=1))
+        .group_by(BUCKET, DigestCount.product, DigestCount.indication, DigestCount.code)
     )
-    # A code given twice in one case counts the case once. Distinct pairs first rather than a count(DISTINCT):
-    # PostgreSQL then aggregates by hashing instead of sorting every row.
-    coded = select(CaseReaction.case_id, CaseReaction.code).where(CaseReaction.code.is_not(None)).distinct().subquery()
-    by_pair = await session.execute(
-        select(Case.product, coded.c.code, Patient.indication, bucket, func.count())
-        .select_from(coded)
-        .join(Case, Case.id == coded.c.case_id)
-        .join(Patient, Patient.id == Case.patient_id)
-        .where(_in_population(bounds))
-        .group_by(BUCKET, Case.product, coded.c.code, Patient.indication)
-    )
-    return DigestCounts(products=_by_bucket(by_case, buckets), pairs=_by_bucket(by_pair, buckets))
+    products: dict[tuple[str, str], list[int]] = {}
+    pairs: dict[tuple[str, str, str], list[int]] = {}
+    for product, indication, code, at, count in rows:
+        if code == CASE_ROW:
+            products.setdefault((product, indication), [0] * buckets)[at] += int(count)
+        else:
+            pairs.setdefault((product, code, indication), [0] * buckets)[at] += int(count)
+    return DigestCounts(products=products, pairs=pairs)
 
 
 def _tally(rows: Iterable[tuple[Any, int]]) -> dict[str, int]:

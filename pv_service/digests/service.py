@@ -3,10 +3,10 @@ product (and ratio class) × coded reaction pair, cumulative and over the last 1
 reading digests — stored weeks as produced, the current week computed live and not stored, a past week
 never produced or a future one 404.
 
-Every count comes from one pass of grouped counts by week bucket (one query over the cases by product and
-indication, one over distinct case × code pairs); the windows, strata, rises and totals are sums of those
-few thousand rows, and the 2×2 tables follow from them because each case has one suspect product: a case
-with a code is counted under exactly one product. The statistics come from
+Every count comes from one grouped read of the kept counts (``pv_service.digests.counts``: cases by week,
+product and indication, and distinct case × code pairs) summed by week bucket; the windows, strata and rises
+are sums of those few thousand rows, and the 2×2 tables follow from them because each case has one suspect
+product: a case with a code is counted under exactly one product. The statistics come from
 ``pv_service.rules.disproportionality``.
 """
 
@@ -47,7 +47,10 @@ def digest_bounds(context: ServiceContext, period: JobPeriod) -> DigestBounds:
         monday = period.first - timedelta(weeks=back)
         return instant(monday), instant(monday + timedelta(weeks=1))
 
-    return DigestBounds(weeks=tuple(week(back) for back in range(BASELINE_WEEKS + 1)))
+    backs = range(BASELINE_WEEKS + 1)
+    return DigestBounds(
+        weeks=tuple(week(back) for back in backs), mondays=tuple(period.first - timedelta(weeks=back) for back in backs)
+    )
 
 
 def _windows(buckets: list[int]) -> list[int]:

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pv_service.audit import record_audit_many
 from pv_service.config import Settings
+from pv_service.digests.counts import reindicated
 from pv_service.reference import ReferenceData
 from pv_service.registry import repository
 from pv_service.registry.kinds import KINDS, PATIENTS, PRESCRIPTIONS, PROFESSIONALS, WITHDRAWALS, RecordKind
@@ -77,6 +78,8 @@ class RegistryWriter:
         self._pending: dict[str, list[Row]] = {kind.tag: [] for kind in KINDS}
         self._pending_ids: set[int] = set()
         self._audit: list[Row] = []
+        # Stored patients whose indication changed, with the one they had: their cases are recounted.
+        self._indications_before: dict[int, str] = {}
 
     # --- loading --------------------------------------------------------------------------------
 
@@ -146,6 +149,8 @@ class RegistryWriter:
         before = {column: existing[column] for column in changed}
         existing.update(changed)
         if id(existing) not in self._pending_ids:
+            if kind is PATIENTS and "indication" in changed:
+                self._indications_before.setdefault(existing["id"], before["indication"])
             await repository.update_row(self.session, kind.table, kind.natural_key(existing), changed)
         self._audit_entry(f"{kind.tag}.update", kind.tag, kind.label(record), before, changed)
         return Applied(Outcome.UPDATED, existing)
@@ -169,7 +174,7 @@ class RegistryWriter:
 
     async def flush(self) -> None:
         """Inserts the new rows, kind by kind in ``KINDS`` order; rows whose id the database assigns get it
-        back, for the records naming them."""
+        back, for the records naming them. The cases of patients whose indication changed are recounted."""
         for kind in KINDS:
             rows = self._pending[kind.tag]
             if not rows:
@@ -187,5 +192,8 @@ class RegistryWriter:
                 await repository.insert_rows(self.session, kind.table, rows)
             rows.clear()
         self._pending_ids.clear()
+        if self._indications_before:
+            await reindicated(self.session, self._indications_before)
+            self._indications_before.clear()
         await record_audit_many(self.session, self._audit)
         self._audit.clear()

@@ -224,6 +224,9 @@ class Case(Base):
     reporter_rpps: Mapped[str] = mapped_column(ForeignKey("users.rpps"), index=True)
     reporter_role: Mapped[str] = mapped_column(ClientText(16))
     received_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # The local Monday (settings' zone) of the week of receipt: the week the digest's counts file it under.
+    # Set on every case; nullable only because SQLite cannot add a NOT NULL column to a table others refer to.
+    received_week: Mapped[date | None] = mapped_column(Date)
     # Receipt of the version that first made the case serious: the due dates count from it.
     serious_since: Mapped[datetime | None] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
@@ -432,6 +435,20 @@ class Digest(Base):
     produced_at: Mapped[datetime] = mapped_column(UtcDateTime())
     job_run_id: Mapped[int] = mapped_column(ForeignKey("job_runs.id"))
     body: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class DigestCount(Base):
+    """The digest's counts, kept as cases are written (``pv_service.digests.counts``): cases of the digest's
+    population by local week of receipt, suspect product and patient's indication (code ''), and distinct
+    case × code pairs (one row per code)."""
+
+    __tablename__ = "digest_counts"
+
+    week: Mapped[date] = mapped_column(Date, primary_key=True)
+    product: Mapped[str] = mapped_column(ClientText(64), primary_key=True)
+    indication: Mapped[str] = mapped_column(ClientText(64), primary_key=True)
+    code: Mapped[str] = mapped_column(ClientText(64), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
 
 
 class ServiceMarker(Base):

@@ -23,6 +23,7 @@ from pv_service.cases.schemas import CaseDetail, etag_of
 from pv_service.cases.service import case_detail, check_if_match, latest_body, reachable_case, reassess
 from pv_service.clock import utc_now
 from pv_service.context import ServiceContext
+from pv_service.digests.counts import recounting
 from pv_service.errors import NotForwarded, RuleViolation, StateConflict
 from pv_service.pagination import Page
 from pv_service.rules import causality
@@ -96,9 +97,7 @@ def _asked(action: actions.TriageAction, reaction: CaseReaction | None) -> set[s
     }
 
 
-def _changes(
-    before: dict[str, Any], after: dict[str, Any], asked: set[str]
-) -> tuple[dict[str, Any], dict[str, Any]]:
+def _changes(before: dict[str, Any], after: dict[str, Any], asked: set[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     changed = [name for name in after if before.get(name) != after[name] or name in asked]
     return {name: before.get(name) for name in changed}, {name: after[name] for name in changed}
 
@@ -263,11 +262,13 @@ async def apply_action(
         index = getattr(action, "reaction", None)
         target = step.reactions[index] if index is not None and index < len(step.reactions) else None
         before = _snapshot(case, target)
-        await _HANDLERS[type(action)](step, action)
-        every_assessed = bool(step.reactions) and all(r.who_umc or r.chronology for r in step.reactions)
-        case.state = next_state(name, case.state, every_reaction_assessed=every_assessed)
-        case.revision += 1
-        case.updated_at = utc_now()
+        # A code, a duplicate, a nullification or a close of a duplicate changes what the digest counts.
+        async with recounting(session, [case.id]):
+            await _HANDLERS[type(action)](step, action)
+            every_assessed = bool(step.reactions) and all(r.who_umc or r.chronology for r in step.reactions)
+            case.state = next_state(name, case.state, every_reaction_assessed=every_assessed)
+            case.revision += 1
+            case.updated_at = utc_now()
         await session.flush()
         changed_before, changed_after = _changes(before, _snapshot(case, target), _asked(action, target))
         await record_audit(

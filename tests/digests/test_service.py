@@ -8,10 +8,9 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from conftest import OTHER_PRESCRIBER, PRESCRIBER, PV_STAFF, Tokens
+from conftest import OTHER_PRESCRIBER, PRESCRIBER, PV_STAFF, Tokens, date_receipt_back
 from litestar.testing import AsyncTestClient
 from report_bodies import reaction, report, serious
-from sqlalchemy import update
 
 from pv_service.clock import utc_now
 from pv_service.config import Settings
@@ -19,7 +18,6 @@ from pv_service.context import ServiceContext
 from pv_service.digests.service import digest_bounds
 from pv_service.jobs.periods import latest_complete, parse_period, period_containing
 from pv_service.storage.database import Database
-from pv_service.storage.models import Case
 
 TODAY_IN_PARIS = datetime.now(ZoneInfo("Europe/Paris")).date()
 THIS_WEEK = period_containing("week", TODAY_IN_PARIS).key
@@ -88,11 +86,10 @@ async def test_current_week_is_computed_live_with_hand_checked_tables(
 
 
 async def test_digest_job_stores_the_week_and_serves_it_in_three_formats(
-    client: AsyncTestClient, registry: Tokens, database: Database
+    client: AsyncTestClient, registry: Tokens, database: Database, settings: Settings
 ) -> None:
     ids = await submit_cases(client, registry)
-    async with database.session() as session, session.begin():
-        await session.execute(update(Case).where(Case.id.in_(ids)).values(received_at=utc_now() - timedelta(days=7)))
+    await date_receipt_back(database, ids, utc_now() - timedelta(days=7), settings.zone)
     headers = registry.headers(PV_STAFF)
     run = await client.post("/api/v1/jobs/weekly-signal-digest/runs", json={"period": LAST_WEEK}, headers=headers)
     assert run.status_code == 201 and run.json()["status"] == "succeeded", run.text

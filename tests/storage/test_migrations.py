@@ -53,8 +53,9 @@ async def test_a_column_the_migrations_lack_is_found(migrated_url: str) -> None:
 async def test_a_database_short_of_the_last_migration_differs(tmp_path: Path) -> None:
     url = sqlite_url(tmp_path / "behind.db")
     database = Database(url)
-    await upgrade(database, "0005")
+    await upgrade(database, "0006")
     await database.dispose()
     found = await differences(url)
-    assert {entry[0] for entry in found} == {"add_index"}
-    assert {entry[1].name for entry in found} == {"ix_cases_digest", "ix_case_reactions_case_code"}
+    assert sorted(entry[0] for entry in found) == ["add_column", "add_table"]
+    assert {entry[1].name for entry in found if entry[0] == "add_table"} == {"digest_counts"}
+    assert {entry[3].name for entry in found if entry[0] == "add_column"} == {"received_week"}

@@ -9,18 +9,16 @@ from html import unescape
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from conftest import OTHER_PRESCRIBER, PRESCRIBER, PV_STAFF, Tokens, import_records
+from conftest import OTHER_PRESCRIBER, PRESCRIBER, PV_STAFF, Tokens, date_receipt_back, import_records
 from jobs.test_service import troubled_registry
 from litestar.testing import AsyncTestClient
 from pages_client import sign_in
 from report_bodies import reaction, report, serious
-from sqlalchemy import update
 
 from pv_service.clock import utc_now
 from pv_service.config import Settings
 from pv_service.jobs.periods import latest_complete, period_containing
 from pv_service.storage.database import Database
-from pv_service.storage.models import Case
 
 TODAY_IN_PARIS = datetime.now(ZoneInfo("Europe/Paris")).date()
 THIS_WEEK = period_containing("week", TODAY_IN_PARIS).key
@@ -61,9 +59,7 @@ async def file_cases(client: AsyncTestClient[Any], registry: Tokens, batches: li
 
 
 async def receive_back(database: Database, ids: list[int], weeks: int) -> None:
-    async with database.session() as session, session.begin():
-        when = utc_now() - timedelta(weeks=weeks)
-        await session.execute(update(Case).where(Case.id.in_(ids)).values(received_at=when))
+    await date_receipt_back(database, ids, utc_now() - timedelta(weeks=weeks), Settings().zone)
 
 
 async def produce(client: AsyncTestClient[Any], registry: Tokens, week: str) -> None:
