@@ -7,9 +7,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+from pv_service.cases.schemas import AcceptedReport, CaseAnswer
 from pv_service.config import Settings
 from pv_service.reference import ReferenceData, load_reference
 from pv_service.storage.database import Database
+from pv_service.storage.group_commit import GroupCommit
 from pv_service.storage.migrate import upgrade
 from pv_service.users.token_cache import TokenCache
 
@@ -21,6 +23,8 @@ class ServiceContext:
     reference: ReferenceData
     # This instance's verified bearer tokens: one per app, not per process.
     verified_tokens: TokenCache = field(default_factory=TokenCache)
+    # This instance's report writes waiting for their group commit.
+    report_writes: GroupCommit[AcceptedReport, CaseAnswer] = field(default_factory=GroupCommit)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ServiceContext:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, Table, delete, null, select, update
+from sqlalchemy import Row, Select, Table, delete, null, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pv_service.registry.repository import patients_within_reach
@@ -44,12 +44,15 @@ async def reachable_case(session: AsyncSession, caller: Caller, case_id: int, *,
     return await session.scalar(query.with_for_update(of=Case, key_share=True) if lock else query)
 
 
-async def hold_patient(session: AsyncSession, patient_id: int) -> None:
-    """Hold the patient's row until the transaction ends (PostgreSQL; SQLite's write transactions already
-    run one at a time, so there it asks nothing)."""
-    if session.bind is not None and session.bind.dialect.name == "sqlite":
+async def hold_patients(session: AsyncSession, patient_ids: Sequence[int]) -> None:
+    """Hold the patients' rows until the transaction ends, in id order so that two writers holding several
+    never wait on each other in a cycle (PostgreSQL; SQLite's write transactions already run one at a time,
+    so there it asks nothing)."""
+    if not patient_ids or (session.bind is not None and session.bind.dialect.name == "sqlite"):
         return
-    await session.execute(select(Patient.id).where(Patient.id == patient_id).with_for_update(key_share=True))
+    await session.execute(
+        select(Patient.id).where(Patient.id.in_(patient_ids)).order_by(Patient.id).with_for_update(key_share=True)
+    )
 
 
 async def patient_of(session: AsyncSession, case: Case) -> Patient:
@@ -97,19 +100,22 @@ async def prescribed_products(session: AsyncSession, patient_id: int) -> frozens
 
 
 async def duplicate_candidates(
-    session: AsyncSession, patient_id: int, other_than: int | None
-) -> dict[tuple[int, str], list[ReactionKey]]:
-    """The reactions of the patient's other live cases, by (id, number): a patient's cases are few, and a
-    reaction without onset may match any of them (``rules.duplicates`` decides)."""
+    session: AsyncSession, patient_ids: Sequence[int], other_than: int | None
+) -> dict[int, dict[tuple[int, str], list[ReactionKey]]]:
+    """By patient, the reactions of the patient's other live cases, by (id, number): a patient's cases are
+    few, and a reaction without onset may match any of them (``rules.duplicates`` decides)."""
     rows = await session.execute(
-        select(CaseReaction.case_id, Case.case_number, CaseReaction.code, CaseReaction.text, CaseReaction.onset_date)
+        select(
+            Case.patient_id, CaseReaction.case_id, Case.case_number, CaseReaction.code, CaseReaction.text,
+            CaseReaction.onset_date,
+        )
         .join(Case, Case.id == CaseReaction.case_id)
-        .where(Case.patient_id == patient_id, Case.id != (other_than or 0), Case.state != "nullified")
-    )
-    by_case: dict[tuple[int, str], list[ReactionKey]] = {}
-    for other_id, number, code, text, onset in rows:
-        by_case.setdefault((other_id, number), []).append(ReactionKey(code, text, onset))
-    return by_case
+        .where(Case.patient_id.in_(patient_ids), Case.id != (other_than or 0), Case.state != "nullified")
+    )  # fmt: skip
+    by_patient: dict[int, dict[tuple[int, str], list[ReactionKey]]] = {}
+    for patient_id, other_id, number, code, text, onset in rows:
+        by_patient.setdefault(patient_id, {}).setdefault((other_id, number), []).append(ReactionKey(code, text, onset))
+    return by_patient
 
 
 async def reactions_of(session: AsyncSession, case_id: int) -> list[CaseReaction]:
@@ -179,27 +185,27 @@ async def idempotency_record(session: AsyncSession, rpps: str, key: str) -> Idem
     return await session.get(IdempotencyKey, (rpps, key))
 
 
-async def remember_answer(session: AsyncSession, record: IdempotencyKey, expired_before: datetime) -> None:
-    """Store a key's answer, replacing an expired record of the same key."""
+async def remember_answers(session: AsyncSession, records: Sequence[IdempotencyKey], expired_before: datetime) -> None:
+    """Store keys' answers, replacing expired records of the same keys."""
+    if not records:
+        return
     await session.execute(
         delete(IdempotencyKey).where(
-            IdempotencyKey.user_rpps == record.user_rpps,
-            IdempotencyKey.key == record.key,
+            tuple_(IdempotencyKey.user_rpps, IdempotencyKey.key).in_([(r.user_rpps, r.key) for r in records]),
             IdempotencyKey.created_at <= expired_before,
         )
     )
-    session.add(record)
+    session.add_all(records)
 
 
-async def next_case_number(session: AsyncSession, year: int) -> int:
-    """The year's next number, from one counter row per year taken inside the case's own transaction, so
-    numbers are unique under concurrency on both engines; a rolled-back case leaves a gap."""
-    statement = (
-        upsert_insert(session, COUNTERS)
-        .values(year=year, last=1)
-        .on_conflict_do_update(index_elements=[COUNTERS.c.year], set_={"last": COUNTERS.c.last + 1})
-        .returning(COUNTERS.c.last)
-    )
+async def take_case_numbers(session: AsyncSession, year: int, count: int) -> int:
+    """Raise the year's counter by ``count`` and return the last number taken (the numbers are the ``count``
+    up to it). One counter row per year, taken inside the cases' own transaction, so numbers are unique under
+    concurrency on both engines; a rolled-back case leaves a gap."""
+    statement = upsert_insert(session, COUNTERS).values(year=year, last=count)
+    statement = statement.on_conflict_do_update(
+        index_elements=[COUNTERS.c.year], set_={"last": COUNTERS.c.last + statement.excluded.last}
+    ).returning(COUNTERS.c.last)
     return int((await session.execute(statement)).scalar_one())
 
 

@@ -13,10 +13,13 @@ from typing import Any
 import msgspec
 
 from pv_service.jobs.schemas import AnomalyView
+from pv_service.rules.assessment import Assessment
 from pv_service.rules.causality import BEGAUD_1985
 from pv_service.rules.priority import Priority
+from pv_service.rules.report_body import ReportBody
 from pv_service.rules.workflow import CaseState, Destination, suggested_destinations
 from pv_service.storage.models import Case, CaseReaction, FollowUpRequest
+from pv_service.users.schemas import Caller
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +149,19 @@ def reaction_view(row: CaseReaction) -> CaseReactionView:
         expected=row.expected,
         causality=causality,
     )
+
+
+@dataclass(frozen=True)
+class AcceptedReport:
+    """A valid report judged against the registry, waiting for its write transaction."""
+
+    caller: Caller
+    body: ReportBody
+    idempotency_key: str | None
+    patient_id: int
+    registry_id: str
+    assessment: Assessment
+    received_at: datetime
 
 
 def case_summary(

@@ -7,6 +7,7 @@ The API's controllers and the pages call the same use cases; triage builds on th
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pv_service.audit import record_audit
 from pv_service.cases import repository
 from pv_service.cases.schemas import (
+    AcceptedReport,
     CaseAnswer,
     CaseDetail,
     CaseListItem,
@@ -32,6 +34,7 @@ from pv_service.cases.schemas import (
 )
 from pv_service.clock import utc_now
 from pv_service.context import ServiceContext
+from pv_service.digests.counts import count_cases, counted, local_monday, recount
 from pv_service.errors import IfMatchRequired, NotFound, RuleViolation, StaleCase, StateConflict
 from pv_service.i18n import translate
 from pv_service.jobs.repository import findings_for_case
@@ -145,17 +148,26 @@ def _assessment(
 
 
 async def _possible_duplicates(
-    session: AsyncSession, patient_id: int, case_id: int | None, assessment: Assessment
+    session: AsyncSession, patient_id: int, case_id: int, assessment: Assessment
 ) -> list[tuple[int, str]]:
     """Other cases of the patient that may report the same reaction: (id, case number), by id. Looked for
     in the transaction that stores the links, under the patient's row lock: writers of one patient's cases
     look one after the other, each seeing the cases, codes and links the previous one stored."""
     if not assessment.reactions:
         return []
-    await repository.hold_patient(session, patient_id)
-    candidates = await repository.duplicate_candidates(session, patient_id, case_id)
-    new = [ReactionKey(r.code, r.text, r.onset_date) for r in assessment.reactions]
-    return sorted(other for other, keys in candidates.items() if is_possible_duplicate(new, keys))
+    await repository.hold_patients(session, [patient_id])
+    candidates = await repository.duplicate_candidates(session, [patient_id], case_id)
+    return _duplicates_among(candidates.get(patient_id, {}), _reaction_keys(assessment))
+
+
+def _reaction_keys(assessment: Assessment) -> list[ReactionKey]:
+    return [ReactionKey(r.code, r.text, r.onset_date) for r in assessment.reactions]
+
+
+def _duplicates_among(
+    candidates: dict[tuple[int, str], list[ReactionKey]], new: list[ReactionKey]
+) -> list[tuple[int, str]]:
+    return sorted(other for other, keys in candidates.items() if new and is_possible_duplicate(new, keys))
 
 
 def _set_product(case: Case, body: ReportBody) -> None:
@@ -335,8 +347,8 @@ async def submit_report(
 async def _submit(
     context: ServiceContext, caller: Caller, body: ReportBody, idempotency_key: str | None, reached: Patient | None
 ) -> CaseAnswer:
-    """Everything read first, without the write lock; then one short write transaction: the possible
-    duplicates, then the inserts."""
+    """Everything read and judged first, without the write lock; then the report joins the next group
+    commit, and is answered once that transaction has committed."""
     received_at = utc_now()
     async with context.database.read_session() as session:
         if idempotency_key is not None:
@@ -347,52 +359,95 @@ async def _submit(
         if errors or patient is None or facts is None:
             raise RuleViolation(errors)
         assessment = _assessment(context, body, facts, [r.code for r in body.reactions or []])
+    accepted = AcceptedReport(caller, body, idempotency_key, patient.id, patient.registry_id, assessment, received_at)
+    return await context.report_writes.submit(accepted, lambda group: _store_reports(context, group))
+
+
+async def _case_numbers(session: AsyncSession, context: ServiceContext, reports: Sequence[AcceptedReport]) -> list[str]:
+    """A number for each report, in order, from its year's counter raised once for the group."""
+    years = [report.received_at.astimezone(context.settings.zone).year for report in reports]
+    next_of: dict[int, int] = {}
+    for year, count in Counter(years).items():
+        next_of[year] = await repository.take_case_numbers(session, year, count) - count + 1
+    numbers = []
+    for year in years:
+        numbers.append(format_case_number(year, next_of[year]))
+        next_of[year] += 1
+    return numbers
+
+
+def _new_case(report: AcceptedReport, case_number: str) -> Case:
+    case = Case(
+        case_number=case_number,
+        patient_id=report.patient_id,
+        reporter_rpps=report.caller.rpps,
+        reporter_role=report.caller.role,
+        received_at=report.received_at,
+        serious_since=None,
+        updated_at=report.received_at,
+        version=1,
+        revision=1,
+        state="received",
+        special_situations=list(report.body.special_situations),
+    )
+    _set_product(case, report.body)
+    _apply_assessment(case, report.assessment, report.received_at)
+    return case
+
+
+async def _store_reports(context: ServiceContext, reports: Sequence[AcceptedReport]) -> list[CaseAnswer]:
+    """One short write transaction for a group of accepted reports, each statement covering the whole group:
+    the patients held, their cases' reactions read for possible duplicates (a report also links to one
+    stored before it in the group), the numbers, then the inserts. Answered from memory: nothing here needs
+    reading back, and everything is built before the commit."""
     async with context.database.session() as session, session.begin():
-        duplicates = await _possible_duplicates(session, patient.id, None, assessment)
-        year = received_at.astimezone(context.settings.zone).year
-        case = Case(
-            case_number=format_case_number(year, await repository.next_case_number(session, year)),
-            patient_id=patient.id,
-            reporter_rpps=caller.rpps,
-            reporter_role=caller.role,
-            received_at=received_at,
-            serious_since=None,
-            updated_at=received_at,
-            version=1,
-            revision=1,
-            state="received",
-            special_situations=list(body.special_situations),
-        )
-        _set_product(case, body)
-        _apply_assessment(case, assessment, received_at)
-        session.add(case)
+        reacting = sorted({report.patient_id for report in reports if report.assessment.reactions})
+        await repository.hold_patients(session, reacting)
+        candidates = await repository.duplicate_candidates(session, reacting, None) if reacting else {}
+        cases = [
+            _new_case(report, number)
+            for report, number in zip(reports, await _case_numbers(session, context, reports), strict=True)
+        ]
+        for case in cases:
+            case.received_week = local_monday(case.received_at, context.settings.zone)
+        session.add_all(cases)
         await session.flush()
-        _add_version(session, case, caller, body, received_at)
-        reactions = _store_reactions(session, case.id, [], assessment)
-        repository.add_links(session, case.id, [other for other, _ in duplicates])
-        await record_audit(
-            session,
-            actor=caller.rpps,
-            action="case.create",
-            entity="case",
-            entity_id=str(case.id),
-            after={"case_number": case.case_number, "priority": case.priority, "serious": case.serious},
-        )
-        # Answered from memory: nothing here needs reading back.
-        summary = case_summary(case, patient.registry_id, reactions, duplicates, received_at)
-        answer = CaseAnswer(body=msgspec.json.encode(summary), etag=etag_of(case))
-        if idempotency_key is not None:
-            record = IdempotencyKey(
-                user_rpps=caller.rpps,
-                key=idempotency_key,
-                body_hash=_body_hash(body),
-                case_id=case.id,
-                response=answer.body,
-                etag=answer.etag,
-                created_at=received_at,
+        answers, records = [], []
+        for report, case in zip(reports, cases, strict=True):
+            keys = _reaction_keys(report.assessment)
+            earlier = candidates.setdefault(report.patient_id, {})
+            duplicates = _duplicates_among(earlier, keys)
+            if keys:
+                earlier[(case.id, case.case_number)] = keys
+            _add_version(session, case, report.caller, report.body, report.received_at)
+            reactions = _store_reactions(session, case.id, [], report.assessment)
+            repository.add_links(session, case.id, [other for other, _ in duplicates])
+            await record_audit(
+                session,
+                actor=report.caller.rpps,
+                action="case.create",
+                entity="case",
+                entity_id=str(case.id),
+                after={"case_number": case.case_number, "priority": case.priority, "serious": case.serious},
             )
-            await repository.remember_answer(session, record, received_at - IDEMPOTENCY_TTL)
-    return answer
+            summary = case_summary(case, report.registry_id, reactions, duplicates, report.received_at)
+            answer = CaseAnswer(body=msgspec.json.encode(summary), etag=etag_of(case))
+            answers.append(answer)
+            if report.idempotency_key is not None:
+                records.append(
+                    IdempotencyKey(
+                        user_rpps=report.caller.rpps,
+                        key=report.idempotency_key,
+                        body_hash=_body_hash(report.body),
+                        case_id=case.id,
+                        response=answer.body,
+                        etag=answer.etag,
+                        created_at=report.received_at,
+                    )
+                )
+        await repository.remember_answers(session, records, min(r.received_at for r in reports) - IDEMPOTENCY_TTL)
+        await count_cases(session, [case.id for case in cases])
+    return answers
 
 
 def _audited(case: Case) -> dict[str, object]:
@@ -430,6 +485,7 @@ async def follow_up(
             [r.staff_criteria for r in previous],
         )
         before = _audited(case)
+        contributed = await counted(session, [case.id])
         case.version += 1
         case.revision += 1
         case.updated_at = received_at
@@ -441,6 +497,7 @@ async def follow_up(
         _add_version(session, case, caller, complete_body, received_at)
         _store_reactions(session, case.id, previous, assessment)
         await _link_duplicates(session, case, assessment)
+        await recount(session, [case.id], contributed)
         await repository.answer_follow_up_requests(session, case.id, case.version)
         await record_audit(
             session,
