@@ -9,7 +9,15 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from conftest import OTHER_PHARMACIST, PRESCRIBER, PV_STAFF, Tokens, import_records, registry_lines
+from conftest import (
+    OTHER_PHARMACIST,
+    PRESCRIBER,
+    PV_STAFF,
+    Tokens,
+    date_receipt_back,
+    import_records,
+    registry_lines,
+)
 from litestar.testing import AsyncTestClient
 from report_bodies import reaction, report
 from sqlalchemy import func, select, text, update
@@ -198,10 +206,10 @@ async def test_reminders_find_missed_consultations_and_overdue_triage(
     client: AsyncTestClient, registry: Tokens, database: Database
 ) -> None:
     created = (await client.post("/api/v1/reports", json=report(), headers=registry.headers(PRESCRIBER))).json()
+    long_ago = utc_now() - timedelta(days=100)
+    await date_receipt_back(database, [created["id"]], long_ago, Settings().zone)
     async with database.session() as session, session.begin():
-        long_ago = utc_now() - timedelta(days=100)
-        overdue = {"received_at": long_ago, "triage_due": long_ago + timedelta(days=7),
-                   "forward_due": long_ago + timedelta(days=90)}  # fmt: skip
+        overdue = {"triage_due": long_ago + timedelta(days=7), "forward_due": long_ago + timedelta(days=90)}
         await session.execute(update(Case).where(Case.id == created["id"]).values(**overdue))
     run = (await post_run(client, registry, "follow-up-reminders", period=YESTERDAY)).json()
     assert run["status"] == "succeeded" and run["counts"]["triage_overdue"] == 1
