@@ -3,6 +3,7 @@ migrated once per session and emptied between tests, and an app served through L
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -132,6 +133,15 @@ async def date_receipt_back(database: Database, ids: list[int], when: datetime, 
         await session.execute(
             update(Case).where(Case.id.in_(ids)).values(received_at=when, received_week=counts.local_monday(when, zone))
         )
+
+
+async def until(condition: Callable[[], bool], seconds: float = 20.0) -> None:
+    """Wait, letting other tasks run, until ``condition`` holds; fail after ``seconds``."""
+    for _ in range(int(seconds / 0.005)):
+        if condition():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("condition never held")
 
 
 @pytest.fixture

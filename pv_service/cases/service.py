@@ -10,6 +10,7 @@ import hashlib
 from collections import Counter
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import msgspec
 from sqlalchemy.exc import IntegrityError
@@ -34,7 +35,7 @@ from pv_service.cases.schemas import (
 )
 from pv_service.clock import utc_now
 from pv_service.context import ServiceContext
-from pv_service.digests.counts import count_cases, counted, local_monday, recount
+from pv_service.digests.counts import count_cases, local_monday, recounting
 from pv_service.errors import IfMatchRequired, NotFound, RuleViolation, StaleCase, StateConflict
 from pv_service.i18n import translate
 from pv_service.jobs.repository import findings_for_case
@@ -376,13 +377,14 @@ async def _case_numbers(session: AsyncSession, context: ServiceContext, reports:
     return numbers
 
 
-def _new_case(report: AcceptedReport, case_number: str) -> Case:
+def _new_case(report: AcceptedReport, case_number: str, zone: ZoneInfo) -> Case:
     case = Case(
         case_number=case_number,
         patient_id=report.patient_id,
         reporter_rpps=report.caller.rpps,
         reporter_role=report.caller.role,
         received_at=report.received_at,
+        received_week=local_monday(report.received_at, zone),
         serious_since=None,
         updated_at=report.received_at,
         version=1,
@@ -404,12 +406,10 @@ async def _store_reports(context: ServiceContext, reports: Sequence[AcceptedRepo
         reacting = sorted({report.patient_id for report in reports if report.assessment.reactions})
         await repository.hold_patients(session, reacting)
         candidates = await repository.duplicate_candidates(session, reacting, None) if reacting else {}
+        numbers = await _case_numbers(session, context, reports)
         cases = [
-            _new_case(report, number)
-            for report, number in zip(reports, await _case_numbers(session, context, reports), strict=True)
+            _new_case(report, number, context.settings.zone) for report, number in zip(reports, numbers, strict=True)
         ]
-        for case in cases:
-            case.received_week = local_monday(case.received_at, context.settings.zone)
         session.add_all(cases)
         await session.flush()
         answers, records = [], []
@@ -485,19 +485,18 @@ async def follow_up(
             [r.staff_criteria for r in previous],
         )
         before = _audited(case)
-        contributed = await counted(session, [case.id])
-        case.version += 1
-        case.revision += 1
-        case.updated_at = received_at
-        _set_product(case, complete_body)
-        case.special_situations = list(complete_body.special_situations)
-        if case.state in REOPENED_BY_FOLLOW_UP:
-            case.state = "in_triage"
-        _apply_assessment(case, assessment, received_at)
-        _add_version(session, case, caller, complete_body, received_at)
-        _store_reactions(session, case.id, previous, assessment)
-        await _link_duplicates(session, case, assessment)
-        await recount(session, [case.id], contributed)
+        async with recounting(session, [case.id]):
+            case.version += 1
+            case.revision += 1
+            case.updated_at = received_at
+            _set_product(case, complete_body)
+            case.special_situations = list(complete_body.special_situations)
+            if case.state in REOPENED_BY_FOLLOW_UP:
+                case.state = "in_triage"
+            _apply_assessment(case, assessment, received_at)
+            _add_version(session, case, caller, complete_body, received_at)
+            _store_reactions(session, case.id, previous, assessment)
+            await _link_duplicates(session, case, assessment)
         await repository.answer_follow_up_requests(session, case.id, case.version)
         await record_audit(
             session,

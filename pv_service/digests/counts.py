@@ -18,7 +18,7 @@ from itertools import islice
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, delete, func, insert, literal, select, union_all
+from sqlalchemy import Select, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pv_service.rules.workflow import SET_ASIDE
@@ -97,18 +97,9 @@ async def add(session: AsyncSession, changes: Mapping[Key, int]) -> None:
         )
 
 
-async def count_cases(session: AsyncSession, cases: Cases, sign: int = 1) -> None:
-    """Add (``sign`` 1) or take away (-1) what ``cases`` contribute as they stand: one grouped read, one
-    write. New cases are counted after their reactions are stored."""
-    now = await counted(session, cases)
-    await add(session, {key: sign * n for key, n in now.items()})
-
-
-async def recount(session: AsyncSession, cases: Cases, before: Counter[Key]) -> None:
-    """After a change of ``cases``, whose contributions were ``before`` (``counted`` then): the difference."""
-    after = await counted(session, cases)
-    after.subtract(before)
-    await add(session, after)
+async def count_cases(session: AsyncSession, cases: Cases) -> None:
+    """Add what new ``cases`` contribute, once their reactions are stored: one grouped read, one write."""
+    await add(session, await counted(session, cases))
 
 
 @asynccontextmanager
@@ -117,7 +108,9 @@ async def recounting(session: AsyncSession, cases: Cases) -> AsyncIterator[None]
     read before and after, and only the difference is written."""
     before = await counted(session, cases)
     yield
-    await recount(session, cases, before)
+    after = await counted(session, cases)
+    after.subtract(before)
+    await add(session, after)
 
 
 async def reindicated(session: AsyncSession, previous: Mapping[int, str]) -> None:
@@ -135,14 +128,6 @@ async def reindicated(session: AsyncSession, previous: Mapping[int, str]) -> Non
             changes[(week, product, previous[patient_id], code)] -= int(n)
             changes[(week, product, indication, code)] += int(n)
     await add(session, changes)
-
-
-async def rebuild(session: AsyncSession) -> None:
-    """The whole table recomputed from the cases, in the database (after a bulk load, or to check it)."""
-    await session.flush()
-    await session.execute(delete(DigestCount))
-    columns = [DigestCount.week, DigestCount.product, DigestCount.indication, DigestCount.code, DigestCount.n]
-    await session.execute(insert(DigestCount).from_select([c.key for c in columns], contributions(None)))
 
 
 async def stored_counts(session: AsyncSession) -> dict[Key, int]:

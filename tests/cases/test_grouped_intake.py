@@ -4,10 +4,9 @@ together in the next one, whole, numbered in turn, and linked to each other as p
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import msgspec
-from conftest import PRESCRIBER, Tokens
+from conftest import PRESCRIBER, Tokens, until
 from report_bodies import report
 from sqlalchemy import event, func, select
 
@@ -18,14 +17,6 @@ from pv_service.context import open_context
 from pv_service.rules.report_body import ReportBody
 from pv_service.storage.models import AuditEntry, Case, CaseLink, CaseReaction, CaseVersion, Patient
 from pv_service.users.schemas import Caller
-
-
-async def until(condition: Any, seconds: float = 20.0) -> None:
-    for _ in range(int(seconds / 0.01)):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition never held")
 
 
 async def test_reports_arriving_during_a_write_are_stored_together_and_linked_as_possible_duplicates(

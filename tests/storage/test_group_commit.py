@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Sequence
 
 import pytest
+from conftest import until
 
 from pv_service.storage.group_commit import GroupCommit
 
@@ -29,21 +30,21 @@ class Store:
         return [item.upper() for item in items]
 
 
-async def until(condition, seconds: float = 5.0) -> None:
-    for _ in range(int(seconds / 0.005)):
-        if condition():
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError("condition never held")
+async def behind_a_held_write(
+    store: Store, writes: GroupCommit[str, str], later: Sequence[str]
+) -> list[asyncio.Task[str]]:
+    """ "a" submitted and held in its write, then ``later`` submitted and waiting: the tasks, "a"'s first."""
+    store.release.clear()
+    tasks = [asyncio.create_task(writes.submit("a", store.write))]
+    await until(lambda: store.begun == [["a"]])
+    tasks += [asyncio.create_task(writes.submit(item, store.write)) for item in later]
+    await until(lambda: writes.waiting == len(later))
+    return tasks
 
 
 async def test_writes_that_arrive_during_a_write_go_together_into_the_next_group() -> None:
     store, writes = Store(), GroupCommit[str, str]()
-    store.release.clear()
-    first = asyncio.create_task(writes.submit("a", store.write))
-    await until(lambda: store.begun == [["a"]])
-    later = [asyncio.create_task(writes.submit(item, store.write)) for item in ("b", "c", "d")]
-    await until(lambda: writes.waiting == 3)
+    first, *later = await behind_a_held_write(store, writes, ["b", "c", "d"])
     assert writes.writing == 1
     store.release.set()
     assert [await first, *[await task for task in later]] == ["A", "B", "C", "D"]
@@ -53,11 +54,7 @@ async def test_writes_that_arrive_during_a_write_go_together_into_the_next_group
 
 async def test_a_group_never_holds_more_than_its_size() -> None:
     store, writes = Store(), GroupCommit[str, str](group_size=2)
-    store.release.clear()
-    tasks = [asyncio.create_task(writes.submit("a", store.write))]
-    await until(lambda: store.begun == [["a"]])
-    tasks += [asyncio.create_task(writes.submit(item, store.write)) for item in "bcde"]
-    await until(lambda: writes.waiting == 4)
+    tasks = await behind_a_held_write(store, writes, list("bcde"))
     store.release.set()
     assert await asyncio.gather(*tasks) == list("ABCDE")
     assert store.groups == [["a"], ["b", "c"], ["d", "e"]]
@@ -65,13 +62,9 @@ async def test_a_group_never_holds_more_than_its_size() -> None:
 
 async def test_a_write_that_fails_fails_alone_and_the_rest_of_its_group_is_stored() -> None:
     store, writes = Store(), GroupCommit[str, str]()
-    store.release.clear()
-    first = asyncio.create_task(writes.submit("a", store.write))
-    await until(lambda: store.begun == [["a"]])
-    later = [asyncio.create_task(writes.submit(item, store.write)) for item in ("b", "bad", "c")]
-    await until(lambda: writes.waiting == 3)
+    tasks = await behind_a_held_write(store, writes, ["b", "bad", "c"])
     store.release.set()
-    outcomes = await asyncio.gather(first, *later, return_exceptions=True)
+    outcomes = await asyncio.gather(*tasks, return_exceptions=True)
     assert outcomes[:2] == ["A", "B"] and outcomes[3] == "C"
     assert isinstance(outcomes[2], ValueError)
     # The group of three was refused as a whole, then each was written on its own.
