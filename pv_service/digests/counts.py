@@ -5,6 +5,10 @@ of the digest's population (code '') and the distinct case × code pairs (one ro
 changes what a case contributes — intake, a follow-up, a triage action, a patient's new indication —
 updates the table in its own transaction, so the digest reads a few thousand rows instead of every case.
 
+Beside the weeks, rows under the week ``ALL_TIME`` hold the same counts summed over every week: the digest
+reads the weeks before its window as all time less the few weeks from the window on, never every old week.
+``add`` writes both in one statement, so they cannot part.
+
 Online writers add net changes in key order, one statement: two transactions meeting on the same rows take
 them in the same order, and an action that changes no contribution writes nothing."""
 
@@ -28,6 +32,9 @@ from pv_service.storage.models import Case, CaseReaction, DigestCount, Patient
 Key = tuple[date, str, str, str]
 """(week, product, indication, code): code '' for the case itself."""
 CASE_ROW = ""
+# The week of the rows that sum every week: a Monday before any week of receipt, so first in key order too
+# (not date.min, which asyncpg stores as PostgreSQL's -infinity).
+ALL_TIME = date(1900, 1, 1)
 # Well under SQLite's 32,766 bound parameters, five a row.
 _UPSERT_ROWS = 1000
 _PATIENTS_AT_ONCE = 5000
@@ -79,11 +86,20 @@ async def counted(session: AsyncSession, cases: Cases) -> Counter[Key]:
     return Counter({(week, product, indication, code): int(n) for week, product, indication, code, n in rows})
 
 
+def with_all_time(weeks: Mapping[Key, int]) -> Counter[Key]:
+    """``weeks`` and, under ``ALL_TIME``, their sums over the weeks."""
+    both = Counter(weeks)
+    for (_, product, indication, code), n in weeks.items():
+        both[(ALL_TIME, product, indication, code)] += n
+    return both
+
+
 async def add(session: AsyncSession, changes: Mapping[Key, int]) -> None:
-    """Add ``changes`` to the counts, in key order, leaving out the keys that do not change."""
+    """Add ``changes`` (by week of receipt) to the counts and to their all-time rows, in key order, leaving
+    out the keys that do not change."""
     rows = [
         {"week": week, "product": product, "indication": indication, "code": code, "n": n}
-        for (week, product, indication, code), n in sorted(changes.items())
+        for (week, product, indication, code), n in sorted(with_all_time(changes).items())
         if n
     ]
     iterator = iter(rows)
@@ -131,7 +147,7 @@ async def reindicated(session: AsyncSession, previous: Mapping[int, str]) -> Non
 
 
 async def stored_counts(session: AsyncSession) -> dict[Key, int]:
-    """The table's rows that count (not zero), as a mapping."""
+    """The table's rows that count (not zero), the all-time ones with them, as a mapping."""
     rows = await session.execute(
         select(DigestCount.week, DigestCount.product, DigestCount.indication, DigestCount.code, DigestCount.n).where(
             DigestCount.n != 0
@@ -141,6 +157,7 @@ async def stored_counts(session: AsyncSession) -> dict[Key, int]:
 
 
 async def recomputed_counts(session: AsyncSession) -> dict[Key, int]:
-    """What the table should hold, recomputed from every case."""
+    """What the table should hold, recomputed from every case: the weeks, and all time from them."""
     rows = await session.execute(contributions(None))
-    return {(week, product, indication, code): int(n) for week, product, indication, code, n in rows if n}
+    weeks = {(week, product, indication, code): int(n) for week, product, indication, code, n in rows}
+    return {key: n for key, n in with_all_time(weeks).items() if n}

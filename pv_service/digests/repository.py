@@ -3,21 +3,23 @@ never a row per case in Python), and the stored digests."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, literal_column, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.visitors import replacement_traverse
 
-from pv_service.digests.counts import CASE_ROW
+from pv_service.digests.counts import ALL_TIME, CASE_ROW
 from pv_service.digests.schemas import DigestBody, DigestTotals
 from pv_service.pagination import Keyset
 from pv_service.rules.priority import PRIORITIES
 from pv_service.rules.workflow import SET_ASIDE
 from pv_service.storage.dialect import upsert_insert
-from pv_service.storage.models import Anomaly, Case, Digest, DigestCount, Patient
+from pv_service.storage.models import UNFORWARDED_OR_RECEIVED, Anomaly, Case, Digest, DigestCount, Patient
 
 NEWEST_WEEKS = Keyset((Digest.week,), descending=True)
 
@@ -59,18 +61,20 @@ def _between(received: Any, span: tuple[datetime, datetime]) -> ColumnElement[bo
     return and_(received >= span[0], received < span[1])
 
 
-# Grouped by its name: the expression repeated would be computed twice on SQLite, its parameters differing.
-BUCKET = literal_column("bucket")
+def _week_sums(bounds: DigestBounds) -> list[Any]:
+    """One sum of the counts a column, for the rows the digest reads: each week of ``bounds.mondays``, then all
+    time, then the weeks after the digest's (weeks are Mondays, so each is matched by equality)."""
+    week, n = DigestCount.week, DigestCount.n
+    columns = [func.sum(case((week == monday, n), else_=0)) for monday in bounds.mondays]
+    columns.append(func.sum(case((week == ALL_TIME, n), else_=0)))
+    columns.append(func.sum(case((week > bounds.mondays[0], n), else_=0)))
+    return columns
 
 
-def _week_bucket(week: Any, bounds: DigestBounds) -> Any:
-    """The index of the week a counted week before the digest's end is, ``len(bounds.mondays)`` when earlier.
-
-    The oldest week is compared first: most rows are older than the weeks and take one comparison."""
-    earlier = len(bounds.mondays)
-    whens = [(week < bounds.mondays[-1], earlier)]
-    whens += [(week <= monday, back) for back, monday in reversed(list(enumerate(bounds.mondays)))]
-    return case(*whens).label(BUCKET.name)
+def _earlier_last(sums: Sequence[Any]) -> list[int]:
+    """The counts of the digest's weeks, then of the weeks before them: all time less the weeks read."""
+    *weeks, all_time, later = (int(n or 0) for n in sums)
+    return [*weeks, all_time - sum(weeks) - later]
 
 
 def _in_population(bounds: DigestBounds) -> ColumnElement[bool]:
@@ -81,21 +85,24 @@ def _in_population(bounds: DigestBounds) -> ColumnElement[bool]:
 async def digest_counts(session: AsyncSession, bounds: DigestBounds) -> DigestCounts:
     """The kept counts (``pv_service.digests.counts``) of the weeks up to the digest's, summed by week bucket in
     one grouped read of that table: every table of the digest, stratified or not, and its rises are sums of
-    these few thousand rows."""
-    buckets = len(bounds.mondays) + 1
-    bucket = _week_bucket(DigestCount.week, bounds)
+    these few thousand rows. The weeks before the window are all time less the weeks from the window on,
+    so the read is the all-time rows and those weeks, never every old week."""
+    keys = [DigestCount.product, DigestCount.indication, DigestCount.code]
     rows = await session.execute(
-        select(DigestCount.product, DigestCount.indication, DigestCount.code, bucket, func.sum(DigestCount.n))
-        .where(DigestCount.week < bounds.mondays[0] + timedelta(weeks=1))
-        .group_by(BUCKET, DigestCount.product, DigestCount.indication, DigestCount.code)
+        select(*keys, *_week_sums(bounds))
+        .where(or_(DigestCount.week == ALL_TIME, DigestCount.week >= bounds.mondays[-1]))
+        .group_by(*keys)
     )
     products: dict[tuple[str, str], list[int]] = {}
     pairs: dict[tuple[str, str, str], list[int]] = {}
-    for product, indication, code, at, count in rows:
+    for product, indication, code, *sums in rows:
+        counts = _earlier_last(sums)
+        if not any(counts):
+            continue  # counted only after the digest's week, or moved away since
         if code == CASE_ROW:
-            products.setdefault((product, indication), [0] * buckets)[at] += int(count)
+            products[(product, indication)] = counts
         else:
-            pairs.setdefault((product, code, indication), [0] * buckets)[at] += int(count)
+            pairs[(product, code, indication)] = counts
     return DigestCounts(products=products, pairs=pairs)
 
 
@@ -106,9 +113,35 @@ def _tally(rows: Iterable[tuple[Any, int]]) -> dict[str, int]:
     return tally
 
 
+def _constants_written(condition: ColumnElement[bool]) -> ColumnElement[bool]:
+    """``condition`` with its values but instants written in the SQL: a term equal to one of a partial index's
+    predicate then goes unevaluated on SQLite, and PostgreSQL's planner can prove the predicate."""
+
+    def written(element: Any) -> Any:
+        if isinstance(element, BindParameter) and not isinstance(element.value, datetime):
+            return element.render_literal_execute()
+        return None
+
+    return replacement_traverse(condition, {}, written)
+
+
+def _overdue_count(at: datetime) -> Select[Any]:
+    """The cases received before ``at`` and overdue then (``Case.overdue_at``), counted as two disjoint parts
+    that each read an index of their own, never the cases forwarded before ``at`` and past received (not
+    overdue then): the cases not forwarded or still received (``ix_cases_unforwarded``), and the others
+    forwarded after ``at`` (a range of ``ix_cases_forwarded``)."""
+    overdue = and_(Case.received_at < at, _constants_written(Case.overdue_at(at)))
+
+    def counted(part: ColumnElement[bool]) -> Any:
+        return select(func.count()).where(part, overdue).scalar_subquery()
+
+    forwarded_later = and_(Case.forwarded_at > at, not_(UNFORWARDED_OR_RECEIVED))
+    return select(counted(UNFORWARDED_OR_RECEIVED) + counted(forwarded_later))
+
+
 async def totals(session: AsyncSession, bounds: DigestBounds) -> DigestTotals:
-    """The week's cases (a range of ``ix_cases_digest``), the cases overdue at its end (that index alone), and
-    the findings first seen in it."""
+    """The week's cases (a range of ``ix_cases_digest``), the cases overdue at its end (``_overdue_count``),
+    and the findings first seen in it."""
     in_week = and_(_in_population(bounds), Case.received_at >= bounds.week_start)
     rows = list(
         await session.execute(
@@ -119,9 +152,7 @@ async def totals(session: AsyncSession, bounds: DigestBounds) -> DigestTotals:
         )
     )
     by_priority = dict.fromkeys(PRIORITIES, 0) | _tally((r[0], r[4]) for r in rows)
-    overdue = await session.scalar(
-        select(func.count()).where(Case.received_at < bounds.end, Case.overdue_at(bounds.end))
-    )
+    overdue = await session.scalar(_overdue_count(bounds.end))
     anomalies = await session.scalar(
         select(func.count()).where(Anomaly.first_seen >= bounds.week_start, Anomaly.first_seen < bounds.end)
     )

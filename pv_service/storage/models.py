@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     and_,
+    literal,
     or_,
 )
 from sqlalchemy.ext.hybrid import hybrid_method
@@ -283,6 +284,24 @@ class Case(Base):
             cls.state.not_in(SET_ASIDE),
             or_(and_(not_forwarded, cls.forward_due < at), and_(cls.state == "received", cls.triage_due < at)),
         )
+
+
+# The cases that may be overdue at an instant whenever they were forwarded: those not forwarded, and those
+# still received (their triage due date counts). Any other case can be overdue at an instant only if
+# forwarded after it. A query states this very condition to read ``ix_cases_unforwarded``; its value is
+# written in the SQL, as in the index's, so that the planners match the two.
+UNFORWARDED_OR_RECEIVED = or_(Case.forwarded_at.is_(None), Case.state == literal("received", literal_execute=True))
+# What ``Case.overdue_at`` reads besides forwarded_at, received_at first so that a count for a past instant
+# reads the cases received before it only. The overdue count reads these two indexes and no row.
+OVERDUE_COLUMNS = (Case.received_at, Case.state, Case.forward_due, Case.triage_due)
+# Without the cases set aside, as ``Case.overdue_at`` states first: SQLite then skips that term of the rule
+# for the index's rows, when the query writes its values in the SQL too.
+_UNFORWARDED_COUNTED = and_(UNFORWARDED_OR_RECEIVED, Case.state.not_in(SET_ASIDE))
+Index(
+    "ix_cases_unforwarded", *OVERDUE_COLUMNS, Case.forwarded_at,
+    sqlite_where=_UNFORWARDED_COUNTED, postgresql_where=_UNFORWARDED_COUNTED,
+)  # fmt: skip
+Index("ix_cases_forwarded", Case.forwarded_at, *OVERDUE_COLUMNS)
 
 
 class CaseVersion(Base):

@@ -1,6 +1,7 @@
 """The digest's kept counts (``pv_service.digests.counts``) follow every write that changes what a case
 contributes: intake, a follow-up, triage's codes, duplicates, nullifications and closes, a patient's new
-indication in a registry import, and the migration that fills them for the cases already stored.
+indication in a registry import, and the migrations that fill them (weeks, then all time) for the cases
+already stored.
 
 Every test of the suite also ends with the counts compared to a recomputation (``conftest.settings``); these
 say what each write path must leave, row by row."""
@@ -42,7 +43,8 @@ def this_week(settings: Settings) -> date:
 
 
 def rows(week: date, codes: dict[str, int], *, product: str = PRODUCT, indication: str = INDICATION) -> dict:
-    return {(week, product, indication, code): n for code, n in codes.items()}
+    """The rows of one week, and the same under all time: the only week counted."""
+    return {(at, product, indication, code): n for at in (week, counts.ALL_TIME) for code, n in codes.items()}
 
 
 async def test_a_report_counts_its_case_once_and_each_distinct_code_once(
@@ -169,6 +171,7 @@ async def test_the_migration_files_stored_cases_under_their_week_and_counts_them
         await database.dispose()
     # Cases on local midnights and a microsecond before, across a change to summer time, one UPDATE a week.
     assert weeks == {c.id: counts.local_monday(c.received_at, PARIS) for c in cases}
-    assert stored == recomputed and sum(n for (_, _, _, code), n in stored.items() if code == "") == sum(
-        1 for c in cases if c.state not in ("duplicate", "nullified")
-    )
+    counted = sum(1 for c in cases if c.state not in ("duplicate", "nullified"))
+    assert stored == recomputed
+    assert sum(n for (week, _, _, code), n in stored.items() if code == "" and week != counts.ALL_TIME) == counted
+    assert sum(n for (week, _, _, code), n in stored.items() if code == "" and week == counts.ALL_TIME) == counted

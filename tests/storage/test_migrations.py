@@ -56,6 +56,10 @@ async def test_a_database_short_of_the_last_migration_differs(tmp_path: Path) ->
     await upgrade(database, "0006")
     await database.dispose()
     found = await differences(url)
-    assert sorted(entry[0] for entry in found) == ["add_column", "add_table"]
+    assert sorted(entry[0] for entry in found) == ["add_column", "add_index", "add_index", "add_table"]
     assert {entry[1].name for entry in found if entry[0] == "add_table"} == {"digest_counts"}
     assert {entry[3].name for entry in found if entry[0] == "add_column"} == {"received_week"}
+    assert {entry[1].name for entry in found if entry[0] == "add_index"} == {
+        "ix_cases_unforwarded",
+        "ix_cases_forwarded",
+    }
