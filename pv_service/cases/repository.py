@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Row, Select, Table, delete, null, select, tuple_, update
+from sqlalchemy import Integer, Row, Select, Table, delete, literal, null, select, tuple_, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pv_service.registry.repository import patients_within_reach
@@ -55,48 +55,85 @@ async def hold_patients(session: AsyncSession, patient_ids: Sequence[int]) -> No
     )
 
 
+async def indications_of(session: AsyncSession, patient_ids: Sequence[int]) -> dict[int, str]:
+    """The patients' indications as the transaction writes their cases, held until it ends on PostgreSQL (a
+    share lock, in id order): a registry import changing one waits, then moves the cases written here."""
+    query = select(Patient.id, Patient.indication).where(Patient.id.in_(patient_ids)).order_by(Patient.id)
+    if session.bind is None or session.bind.dialect.name != "sqlite":
+        query = query.with_for_update(read=True)
+    return {patient_id: indication for patient_id, indication in await session.execute(query)}
+
+
 async def patient_of(session: AsyncSession, case: Case) -> Patient:
     patient = await session.get(Patient, case.patient_id)
     assert patient is not None  # a foreign key
     return patient
 
 
-async def doses_on(
-    session: AsyncSession, patient_id: int, product: str | None, day: date
-) -> tuple[RecordedDose | None, tuple[float, int] | None]:
-    """In one statement: the titration step in force on ``day``, and the quantity and days supplied by the
-    patient's last dispensation of ``product`` on or before ``day`` (None without a product)."""
+class DosesAsked(NamedTuple):
+    patient_id: int
+    product: str | None
+    day: date
+
+
+class DosesOn(NamedTuple):
+    """The titration step in force on the day asked, and the quantity and days supplied by the patient's
+    last dispensation of the product on or before it (None without a product)."""
+
+    titration: RecordedDose | None
+    supply: tuple[float, int] | None
+
+
+def _doses_row(index: int, asked: DosesAsked) -> Select[Any]:
     step = (
         select(TitrationStep.daily_thc_mg)
-        .where(TitrationStep.patient_id == patient_id, TitrationStep.date <= day)
+        .where(TitrationStep.patient_id == asked.patient_id, TitrationStep.date <= asked.day)
         .order_by(TitrationStep.date.desc())
         .limit(1)
     )
     supply = (
         select(Dispensation.quantity)
         .join(Prescription, Prescription.id == Dispensation.prescription_id)
-        .where(Dispensation.patient_id == patient_id, Prescription.product == product, Dispensation.date <= day)
+        .where(
+            Dispensation.patient_id == asked.patient_id,
+            Prescription.product == asked.product,
+            Dispensation.date <= asked.day,
+        )
         .order_by(Dispensation.date.desc())
         .limit(1)
     )
-    row = (
-        await session.execute(
-            select(
-                step.scalar_subquery(),
-                step.with_only_columns(TitrationStep.daily_cbd_mg).scalar_subquery(),
-                supply.scalar_subquery() if product is not None else null(),
-                supply.with_only_columns(Dispensation.days_supply).scalar_subquery() if product is not None else null(),
-            )
-        )
-    ).one()
-    thc, cbd, quantity, days_supply = row
-    titration = RecordedDose(thc, cbd) if thc is not None else None
-    return titration, ((quantity, days_supply) if quantity is not None else None)
+    with_product = asked.product is not None
+    return select(
+        literal(index, Integer),
+        step.scalar_subquery(),
+        step.with_only_columns(TitrationStep.daily_cbd_mg).scalar_subquery(),
+        supply.scalar_subquery() if with_product else null(),
+        supply.with_only_columns(Dispensation.days_supply).scalar_subquery() if with_product else null(),
+    )
 
 
-async def prescribed_products(session: AsyncSession, patient_id: int) -> frozenset[str]:
-    rows = await session.scalars(select(Prescription.product).where(Prescription.patient_id == patient_id).distinct())
-    return frozenset(rows)
+async def doses_on(session: AsyncSession, asked: Sequence[DosesAsked]) -> list[DosesOn]:
+    """The doses of each of ``asked``, in order, in one statement however many are asked."""
+    if not asked:
+        return []
+    parts = [_doses_row(index, one) for index, one in enumerate(asked)]
+    rows = await session.execute(parts[0] if len(parts) == 1 else union_all(*parts))
+    found = [DosesOn(None, None)] * len(asked)
+    for index, thc, cbd, quantity, days_supply in rows:
+        titration = RecordedDose(thc, cbd) if thc is not None else None
+        found[index] = DosesOn(titration, (quantity, days_supply) if quantity is not None else None)
+    return found
+
+
+async def prescribed_products(session: AsyncSession, patient_ids: Sequence[int]) -> dict[int, frozenset[str]]:
+    """The products prescribed to each of the patients, in one statement."""
+    rows = await session.execute(
+        select(Prescription.patient_id, Prescription.product).where(Prescription.patient_id.in_(patient_ids)).distinct()
+    )
+    products: dict[int, set[str]] = {patient_id: set() for patient_id in patient_ids}
+    for patient_id, product in rows:
+        products[patient_id].add(product)
+    return {patient_id: frozenset(found) for patient_id, found in products.items()}
 
 
 async def duplicate_candidates(

@@ -13,12 +13,11 @@ from typing import Any
 import msgspec
 
 from pv_service.jobs.schemas import AnomalyView
-from pv_service.rules.assessment import Assessment
 from pv_service.rules.causality import BEGAUD_1985
 from pv_service.rules.priority import Priority
 from pv_service.rules.report_body import ReportBody
 from pv_service.rules.workflow import CaseState, Destination, suggested_destinations
-from pv_service.storage.models import Case, CaseReaction, FollowUpRequest
+from pv_service.storage.models import Case, CaseReaction, FollowUpRequest, Patient
 from pv_service.users.schemas import Caller
 
 
@@ -153,14 +152,13 @@ def reaction_view(row: CaseReaction) -> CaseReactionView:
 
 @dataclass(frozen=True)
 class AcceptedReport:
-    """A valid report judged against the registry, waiting for its write transaction."""
+    """A valid report on a patient within reach, waiting for its write transaction (which assesses it)."""
 
     caller: Caller
     body: ReportBody
     idempotency_key: str | None
-    patient_id: int
-    registry_id: str
-    assessment: Assessment
+    patient: Patient
+    today: date
     received_at: datetime
 
 

@@ -10,6 +10,7 @@ import hashlib
 from collections import Counter
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -35,7 +36,7 @@ from pv_service.cases.schemas import (
 )
 from pv_service.clock import utc_now
 from pv_service.context import ServiceContext
-from pv_service.digests.counts import count_cases, local_monday, recounting
+from pv_service.digests import counts
 from pv_service.errors import IfMatchRequired, NotFound, RuleViolation, StaleCase, StateConflict
 from pv_service.i18n import translate
 from pv_service.jobs.repository import findings_for_case
@@ -119,23 +120,54 @@ async def latest_body(session: AsyncSession, case: Case) -> ReportBody:
     return msgspec.convert(await repository.latest_report(session, case), ReportBody)
 
 
+class FactsAsked(NamedTuple):
+    patient: Patient
+    body: ReportBody
+    today: date
+
+
+async def _registry_facts_of(
+    session: AsyncSession, context: ServiceContext, asked: Sequence[FactsAsked]
+) -> list[RegistryFacts]:
+    """The registry's facts for each report of ``asked``, in order: two statements however many."""
+    products = [context.reference.products.get(_product_code(one.body) or "") for one in asked]
+    doses = await repository.doses_on(
+        session,
+        [
+            repository.DosesAsked(one.patient.id, product and product.code, earliest_onset(one.body) or one.today)
+            for one, product in zip(asked, products, strict=True)
+        ],
+    )
+    prescribed = await repository.prescribed_products(session, sorted({one.patient.id for one in asked}))
+    facts = []
+    for one, product, found in zip(asked, products, doses, strict=True):
+        dispensed = None
+        if product is not None and found.supply is not None:
+            dispensed = RecordedDose(*dispensed_daily_mg(product.content, *found.supply))
+        facts.append(
+            RegistryFacts(
+                patient=_reported(one.patient),
+                legal_status=one.patient.legal_status,
+                titration=found.titration,
+                dispensed=dispensed,
+                prescribed_products=prescribed[one.patient.id],
+            )
+        )
+    return facts
+
+
 async def _registry_facts(
     session: AsyncSession, context: ServiceContext, patient: Patient, body: ReportBody, today: date
 ) -> RegistryFacts:
-    onset = earliest_onset(body) or today
-    code = body.suspect_product.code if body.suspect_product else None
-    product = context.reference.products.get(code) if code else None
-    titration, supply = await repository.doses_on(session, patient.id, code if product else None, onset)
-    dispensed = None
-    if product is not None and supply is not None:
-        dispensed = RecordedDose(*dispensed_daily_mg(product.content, *supply))
-    return RegistryFacts(
-        patient=ReportedPatient(sex=patient.sex, birth_year=patient.birth_year, inclusion_date=patient.inclusion_date),
-        legal_status=patient.legal_status,
-        titration=titration,
-        dispensed=dispensed,
-        prescribed_products=await repository.prescribed_products(session, patient.id),
-    )
+    return (await _registry_facts_of(session, context, [FactsAsked(patient, body, today)]))[0]
+
+
+def _product_code(body: ReportBody) -> str | None:
+    return body.suspect_product.code if body.suspect_product else None
+
+
+def _reported(patient: Patient) -> ReportedPatient:
+    return ReportedPatient(sex=patient.sex, birth_year=patient.birth_year, inclusion_date=patient.inclusion_date)
 
 
 def _assessment(
@@ -287,10 +319,10 @@ async def _validated(
     body: ReportBody,
     received_at: datetime,
     reached: Patient | None = None,
-) -> tuple[Patient | None, RegistryFacts | None, list[FieldError]]:
-    """The patient (404 outside reach) and the validity errors of a report; ``reached``, when it is the
-    patient the body names, was found within the caller's reach already."""
-    today = _today(context, received_at)
+) -> tuple[Patient | None, list[FieldError]]:
+    """The patient (404 outside reach) and the validity errors of a report, which depend on the patient's
+    record alone; ``reached``, when it is the patient the body names, was found within the caller's reach
+    already."""
     registry_id = _registry_id(body)
     patient = None
     if registry_id is not None:
@@ -298,15 +330,14 @@ async def _validated(
         patient = reached if found else await reachable_patient(session, caller, registry_id)
         if patient is None:
             raise NotFound("patient")
-    facts = await _registry_facts(session, context, patient, body, today) if patient is not None else None
     errors = check_validity(
         body,
-        today=today,
-        patient=facts.patient if facts else None,
+        today=_today(context, received_at),
+        patient=_reported(patient) if patient is not None else None,
         caller_role=caller.role,
         reference=context.reference,
     )
-    return patient, facts, errors
+    return patient, errors
 
 
 async def _replay(
@@ -348,19 +379,20 @@ async def submit_report(
 async def _submit(
     context: ServiceContext, caller: Caller, body: ReportBody, idempotency_key: str | None, reached: Patient | None
 ) -> CaseAnswer:
-    """Everything read and judged first, without the write lock; then the report joins the next group
-    commit, and is answered once that transaction has committed."""
+    """Judged first, without the write lock: a replay, or the errors, which need only the patient's record
+    (read once, by the 404 check, when it ran). The report then joins the next group commit, which reads the
+    registry's doses and prescriptions for the whole group, assesses each report and stores it; each is
+    answered once that transaction has committed."""
     received_at = utc_now()
     async with context.database.read_session() as session:
         if idempotency_key is not None:
             replay = await _replay(session, caller, idempotency_key, body, received_at)
             if replay is not None:
                 return replay
-        patient, facts, errors = await _validated(session, context, caller, body, received_at, reached)
-        if errors or patient is None or facts is None:
-            raise RuleViolation(errors)
-        assessment = _assessment(context, body, facts, [r.code for r in body.reactions or []])
-    accepted = AcceptedReport(caller, body, idempotency_key, patient.id, patient.registry_id, assessment, received_at)
+        patient, errors = await _validated(session, context, caller, body, received_at, reached)
+    if errors or patient is None:
+        raise RuleViolation(errors)
+    accepted = AcceptedReport(caller, body, idempotency_key, patient, _today(context, received_at), received_at)
     return await context.report_writes.submit(accepted, lambda group: _store_reports(context, group))
 
 
@@ -377,14 +409,14 @@ async def _case_numbers(session: AsyncSession, context: ServiceContext, reports:
     return numbers
 
 
-def _new_case(report: AcceptedReport, case_number: str, zone: ZoneInfo) -> Case:
+def _new_case(report: AcceptedReport, assessment: Assessment, case_number: str, zone: ZoneInfo) -> Case:
     case = Case(
         case_number=case_number,
-        patient_id=report.patient_id,
+        patient_id=report.patient.id,
         reporter_rpps=report.caller.rpps,
         reporter_role=report.caller.role,
         received_at=report.received_at,
-        received_week=local_monday(report.received_at, zone),
+        received_week=counts.local_monday(report.received_at, zone),
         serious_since=None,
         updated_at=report.received_at,
         version=1,
@@ -393,34 +425,45 @@ def _new_case(report: AcceptedReport, case_number: str, zone: ZoneInfo) -> Case:
         special_situations=list(report.body.special_situations),
     )
     _set_product(case, report.body)
-    _apply_assessment(case, report.assessment, report.received_at)
+    _apply_assessment(case, assessment, report.received_at)
     return case
 
 
 async def _store_reports(context: ServiceContext, reports: Sequence[AcceptedReport]) -> list[CaseAnswer]:
     """One short write transaction for a group of accepted reports, each statement covering the whole group:
-    the patients held, their cases' reactions read for possible duplicates (a report also links to one
-    stored before it in the group), the numbers, then the inserts. Answered from memory: nothing here needs
-    reading back, and everything is built before the commit."""
+    the patients held, the registry's doses and prescriptions read and each report assessed with them, their
+    cases' reactions read for possible duplicates (a report also links to one stored before it in the group),
+    the numbers, then the inserts. Answered from memory: nothing here needs reading back, and everything is
+    built before the commit."""
     async with context.database.session() as session, session.begin():
-        reacting = sorted({report.patient_id for report in reports if report.assessment.reactions})
+        reacting = sorted({report.patient.id for report in reports if report.body.reactions})
         await repository.hold_patients(session, reacting)
+        indications = await repository.indications_of(session, sorted({report.patient.id for report in reports}))
+        facts = await _registry_facts_of(session, context, [FactsAsked(r.patient, r.body, r.today) for r in reports])
+        assessments = [
+            _assessment(context, report.body, found, [r.code for r in report.body.reactions or []])
+            for report, found in zip(reports, facts, strict=True)
+        ]
         candidates = await repository.duplicate_candidates(session, reacting, None) if reacting else {}
         numbers = await _case_numbers(session, context, reports)
         cases = [
-            _new_case(report, number, context.settings.zone) for report, number in zip(reports, numbers, strict=True)
+            _new_case(report, assessment, number, context.settings.zone)
+            for report, assessment, number in zip(reports, assessments, numbers, strict=True)
         ]
         session.add_all(cases)
         await session.flush()
-        answers, records = [], []
-        for report, case in zip(reports, cases, strict=True):
-            keys = _reaction_keys(report.assessment)
-            earlier = candidates.setdefault(report.patient_id, {})
+        answers, records, added = [], [], Counter[counts.Key]()
+        for report, assessment, case in zip(reports, assessments, cases, strict=True):
+            keys = _reaction_keys(assessment)
+            earlier = candidates.setdefault(report.patient.id, {})
             duplicates = _duplicates_among(earlier, keys)
             if keys:
                 earlier[(case.id, case.case_number)] = keys
             _add_version(session, case, report.caller, report.body, report.received_at)
-            reactions = _store_reactions(session, case.id, [], report.assessment)
+            reactions = _store_reactions(session, case.id, [], assessment)
+            added += counts.new_case(
+                case.received_week, case.product, indications[case.patient_id], (r.code for r in reactions)
+            )
             repository.add_links(session, case.id, [other for other, _ in duplicates])
             await record_audit(
                 session,
@@ -430,7 +473,7 @@ async def _store_reports(context: ServiceContext, reports: Sequence[AcceptedRepo
                 entity_id=str(case.id),
                 after={"case_number": case.case_number, "priority": case.priority, "serious": case.serious},
             )
-            summary = case_summary(case, report.registry_id, reactions, duplicates, report.received_at)
+            summary = case_summary(case, report.patient.registry_id, reactions, duplicates, report.received_at)
             answer = CaseAnswer(body=msgspec.json.encode(summary), etag=etag_of(case))
             answers.append(answer)
             if report.idempotency_key is not None:
@@ -446,7 +489,7 @@ async def _store_reports(context: ServiceContext, reports: Sequence[AcceptedRepo
                     )
                 )
         await repository.remember_answers(session, records, min(r.received_at for r in reports) - IDEMPOTENCY_TTL)
-        await count_cases(session, [case.id for case in cases])
+        await counts.add(session, added)
     return answers
 
 
@@ -472,11 +515,12 @@ async def follow_up(
         patient = await repository.patient_of(session, case)
         previous = await repository.reactions_of(session, case.id)
         complete_body = body if _registry_id(body) else _with_patient(body, patient.registry_id)
-        _, facts, errors = await _validated(session, context, caller, complete_body, received_at)
+        named, errors = await _validated(session, context, caller, complete_body, received_at)
         earlier_codes = [r.code for r in previous]
         errors = follow_up_errors(body, patient.registry_id, earlier_codes) + errors
-        if errors or facts is None:
+        if errors or named is None:
             raise RuleViolation(errors)
+        facts = await _registry_facts(session, context, named, complete_body, _today(context, received_at))
         assessment = _assessment(
             context,
             complete_body,
@@ -485,7 +529,7 @@ async def follow_up(
             [r.staff_criteria for r in previous],
         )
         before = _audited(case)
-        async with recounting(session, [case.id]):
+        async with counts.recounting(session, [case.id]):
             case.version += 1
             case.revision += 1
             case.updated_at = received_at
@@ -595,5 +639,5 @@ async def report_errors(context: ServiceContext, caller: Caller, body: ReportBod
     """The validity errors intake finds in ``body`` (404 for a patient outside reach), storing nothing: a
     page that found shape errors itself shows these with them, at once."""
     async with context.database.read_session() as session:
-        _, _, errors = await _validated(session, context, caller, body, utc_now())
+        _, errors = await _validated(session, context, caller, body, utc_now())
     return errors

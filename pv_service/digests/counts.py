@@ -15,7 +15,7 @@ them in the same order, and an action that changes no contribution writes nothin
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import date, datetime, timedelta
 from itertools import islice
@@ -161,3 +161,11 @@ async def recomputed_counts(session: AsyncSession) -> dict[Key, int]:
     rows = await session.execute(contributions(None))
     weeks = {(week, product, indication, code): int(n) for week, product, indication, code, n in rows}
     return {key: n for key, n in with_all_time(weeks).items() if n}
+
+
+def new_case(week: date, product: str, indication: str, codes: Iterable[str | None]) -> Counter[Key]:
+    """What a case written just now adds: it is counted (a new case is never set aside), and each of its codes
+    once. The same rule as ``contributions``, for a writer that has the case in hand (intake)."""
+    added: Counter[Key] = Counter({(week, product, indication, CASE_ROW): 1})
+    added.update((week, product, indication, code) for code in {code for code in codes if code is not None})
+    return added

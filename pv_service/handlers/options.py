@@ -15,7 +15,7 @@ from litestar import Request, Response
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
 
-def answer_options(request: Request[Any, Any, Any]) -> Response[None] | None:
+async def answer_options(request: Request[Any, Any, Any]) -> Response[None] | None:
     """For ``OPTIONS``, the answer with every method of the path in ``Allow``; ``None`` (go on) otherwise."""
     if request.method != "OPTIONS":
         return None

@@ -18,6 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 _READ_ONLY = "pv_read_only"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Each SQLite connection is a thread of its own (aiosqlite) opened with four PRAGMAs: kept open for as many
+# requests as the service serves at once, rather than opened and closed again under load.
+SQLITE_POOL_SIZE = 32
+SQLITE_POOL_OVERFLOW = 32
 
 
 def _prepare_sqlite_file(url: str) -> None:
@@ -49,7 +53,11 @@ def create_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
         _prepare_sqlite_file(url)
         engine = create_async_engine(
-            url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, hide_parameters=True
+            url,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            pool_size=SQLITE_POOL_SIZE,
+            max_overflow=SQLITE_POOL_OVERFLOW,
+            hide_parameters=True,
         )
         _install_sqlite_pragmas(engine)
         return engine
