@@ -52,6 +52,7 @@ from pv_service.rules.report_checks import ReportedPatient, carried_codes, earli
 from pv_service.rules.text import Text
 from pv_service.rules.workflow import REOPENED_BY_FOLLOW_UP
 from pv_service.storage.models import Case, CaseReaction, CaseVersion, IdempotencyKey, Patient
+from pv_service.storage.surrogate_keys import key_new_rows
 from pv_service.users.schemas import Caller
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
@@ -451,6 +452,7 @@ async def _store_reports(context: ServiceContext, reports: Sequence[AcceptedRepo
             for report, assessment, number in zip(reports, assessments, numbers, strict=True)
         ]
         session.add_all(cases)
+        await key_new_rows(session)
         await session.flush()
         answers, records, added = [], [], Counter[counts.Key]()
         for report, assessment, case in zip(reports, assessments, cases, strict=True):
@@ -488,6 +490,7 @@ async def _store_reports(context: ServiceContext, reports: Sequence[AcceptedRepo
                         created_at=report.received_at,
                     )
                 )
+        await key_new_rows(session)
         await repository.remember_answers(session, records, min(r.received_at for r in reports) - IDEMPOTENCY_TTL)
         await counts.add(session, added)
     return answers
