@@ -6,11 +6,12 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Integer, Row, Select, Table, delete, literal, null, select, tuple_, union_all, update
+from sqlalchemy import Row, Select, Table, delete, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pv_service.registry.repository import patients_within_reach
 from pv_service.rules.consistency import RecordedDose
+from pv_service.rules.doses import last_on_or_before
 from pv_service.rules.duplicates import ReactionKey
 from pv_service.storage.dialect import upsert_insert
 from pv_service.storage.models import (
@@ -84,45 +85,38 @@ class DosesOn(NamedTuple):
     supply: tuple[float, int] | None
 
 
-def _doses_row(index: int, asked: DosesAsked) -> Select[Any]:
-    step = (
-        select(TitrationStep.daily_thc_mg)
-        .where(TitrationStep.patient_id == asked.patient_id, TitrationStep.date <= asked.day)
-        .order_by(TitrationStep.date.desc())
-        .limit(1)
-    )
-    supply = (
-        select(Dispensation.quantity)
-        .join(Prescription, Prescription.id == Dispensation.prescription_id)
-        .where(
-            Dispensation.patient_id == asked.patient_id,
-            Prescription.product == asked.product,
-            Dispensation.date <= asked.day,
-        )
-        .order_by(Dispensation.date.desc())
-        .limit(1)
-    )
-    with_product = asked.product is not None
-    return select(
-        literal(index, Integer),
-        step.scalar_subquery(),
-        step.with_only_columns(TitrationStep.daily_cbd_mg).scalar_subquery(),
-        supply.scalar_subquery() if with_product else null(),
-        supply.with_only_columns(Dispensation.days_supply).scalar_subquery() if with_product else null(),
-    )
-
-
 async def doses_on(session: AsyncSession, asked: Sequence[DosesAsked]) -> list[DosesOn]:
-    """The doses of each of ``asked``, in order, in one statement however many are asked."""
+    """The doses of each of ``asked``, in order: the patients' titration steps and their dispensations of the
+    products asked read in two statements however many are asked (a patient's history is a few dozen rows),
+    the ones in force picked from them."""
     if not asked:
         return []
-    parts = [_doses_row(index, one) for index, one in enumerate(asked)]
-    rows = await session.execute(parts[0] if len(parts) == 1 else union_all(*parts))
-    found = [DosesOn(None, None)] * len(asked)
-    for index, thc, cbd, quantity, days_supply in rows:
-        titration = RecordedDose(thc, cbd) if thc is not None else None
-        found[index] = DosesOn(titration, (quantity, days_supply) if quantity is not None else None)
-    return found
+    patient_ids = sorted({one.patient_id for one in asked})
+    steps: dict[int, list[tuple[date, RecordedDose]]] = {}
+    for patient_id, day, thc, cbd in await session.execute(
+        select(TitrationStep.patient_id, TitrationStep.date, TitrationStep.daily_thc_mg, TitrationStep.daily_cbd_mg)
+        .where(TitrationStep.patient_id.in_(patient_ids))
+        .order_by(TitrationStep.patient_id, TitrationStep.date)
+    ):
+        steps.setdefault(patient_id, []).append((day, RecordedDose(thc, cbd)))
+    supplies: dict[tuple[int, str], list[tuple[date, tuple[float, int]]]] = {}
+    products = sorted({one.product for one in asked if one.product is not None})
+    if products:
+        for patient_id, product, day, quantity, days_supply in await session.execute(
+            select(Dispensation.patient_id, Prescription.product, Dispensation.date, Dispensation.quantity,
+                   Dispensation.days_supply)
+            .join(Prescription, Prescription.id == Dispensation.prescription_id)
+            .where(Dispensation.patient_id.in_(patient_ids), Prescription.product.in_(products))
+            .order_by(Dispensation.patient_id, Prescription.product, Dispensation.date, Dispensation.id)
+        ):  # fmt: skip
+            supplies.setdefault((patient_id, product), []).append((day, (quantity, days_supply)))
+    return [
+        DosesOn(
+            last_on_or_before(steps.get(one.patient_id, []), one.day),
+            last_on_or_before(supplies.get((one.patient_id, one.product), []), one.day) if one.product else None,
+        )
+        for one in asked
+    ]
 
 
 async def prescribed_products(session: AsyncSession, patient_ids: Sequence[int]) -> dict[int, frozenset[str]]:

@@ -4,8 +4,13 @@ THC otherwise."""
 
 from __future__ import annotations
 
+from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from datetime import date
+from typing import Literal, TypeVar
+
+T = TypeVar("T")
 
 # The products' ratio classes (schemas/reference/products.json).
 RatioClass = Literal["thc_dominant", "balanced", "cbd_dominant"]
@@ -39,3 +44,9 @@ def compared_on_cbd(content: ProductContent) -> bool:
 def dispensed_daily_mg(content: ProductContent, quantity: float, days_supply: int) -> tuple[float, float]:
     thc, cbd = milligrams(content, quantity)
     return thc / days_supply, cbd / days_supply
+
+
+def last_on_or_before(history: Sequence[tuple[date, T]], day: date) -> T | None:
+    """The value of the latest entry dated ``day`` or earlier in ``history`` (sorted by date), or None."""
+    at = bisect_right(history, day, key=lambda entry: entry[0])
+    return history[at - 1][1] if at else None
