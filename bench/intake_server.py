@@ -38,11 +38,12 @@ async def create_raw_bodies_table(database: Database) -> None:
 # Outside /api, as the pages are: neither the bearer token nor the pages' CSRF check applies to it.
 @post(BARE_PATH, opt={"exclude_from_auth": True, "exclude_from_csrf": True}, status_code=201, include_in_schema=False)
 async def store_raw_body(request: Request[Any, Any, Any]) -> Response[bytes]:
-    """One insert and one commit of the body as received."""
+    """One insert and one commit of the body as received, in a write session of the app's (on SQLite, writers
+    queue on the app's one-writer lock rather than in SQLite's busy handler)."""
     context: ServiceContext = request.app.state.context
     body = await request.body()
-    async with context.database.engine.begin() as connection:
-        await connection.execute(insert(RAW_BODIES).values(body=body))
+    async with context.database.session() as session, session.begin():
+        await session.execute(insert(RAW_BODIES).values(body=body))
     return Response(b'{"stored":true}', status_code=201, media_type="application/json")
 
 

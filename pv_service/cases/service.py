@@ -101,7 +101,7 @@ async def reachable_case(session: AsyncSession, caller: Caller, case_id: int, *,
 async def ensure_patient_within_reach(context: ServiceContext, caller: Caller, registry_id: str) -> Patient:
     """The patient, or 404 for one outside reach, answered before the body's shape is judged (SPEC §14
     precedence); intake then works with the patient found here rather than looking it up again."""
-    async with context.database.read_session() as session:
+    async with context.database.lookup_session() as session:
         patient = await reachable_patient(session, caller, registry_id)
     if patient is None:
         raise NotFound("patient")

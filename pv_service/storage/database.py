@@ -17,6 +17,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 _READ_ONLY = "pv_read_only"
+# A read of one statement needs no transaction around it: SQLite reads it from one snapshot all the same.
+_ONE_STATEMENT = "pv_one_statement"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Each SQLite connection is a thread of its own (aiosqlite) opened with four PRAGMAs: kept open for as many
 # requests as the service serves at once, rather than opened and closed again under load.
@@ -44,7 +46,10 @@ def _install_sqlite_pragmas(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        read_only = connection.get_execution_options().get(_READ_ONLY, False)
+        options = connection.get_execution_options()
+        if options.get(_ONE_STATEMENT, False):
+            return
+        read_only = options.get(_READ_ONLY, False)
         connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
@@ -94,6 +99,9 @@ class Database:
         self.read_sessions = async_sessionmaker(
             self.engine.execution_options(**{_READ_ONLY: True}), expire_on_commit=False
         )
+        self.lookup_sessions = async_sessionmaker(
+            self.engine.execution_options(**{_READ_ONLY: True, _ONE_STATEMENT: True}), expire_on_commit=False
+        )
 
     @property
     def dialect(self) -> str:
@@ -104,6 +112,11 @@ class Database:
 
     def read_session(self) -> AsyncSession:
         return self.read_sessions()
+
+    def lookup_session(self) -> AsyncSession:
+        """For a read of a single statement: on SQLite no BEGIN is sent before it (one thread hop less per
+        statement of the driver's); a second statement would see its own snapshot."""
+        return self.lookup_sessions()
 
     async def dispose(self) -> None:
         await self.engine.dispose()
