@@ -158,7 +158,6 @@ class AcceptedReport:
     body: ReportBody
     idempotency_key: str | None
     patient: Patient
-    today: date
     received_at: datetime
 
 

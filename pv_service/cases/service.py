@@ -131,15 +131,13 @@ async def _registry_facts_of(
     session: AsyncSession, context: ServiceContext, asked: Sequence[FactsAsked]
 ) -> list[RegistryFacts]:
     """The registry's facts for each report of ``asked``, in order: two statements however many."""
-    products = [context.reference.products.get(_product_code(one.body) or "") for one in asked]
-    doses = await repository.doses_on(
-        session,
-        [
-            repository.DosesAsked(one.patient.id, product and product.code, earliest_onset(one.body) or one.today)
-            for one, product in zip(asked, products, strict=True)
-        ],
-    )
-    prescribed = await repository.prescribed_products(session, sorted({one.patient.id for one in asked}))
+    products = [context.reference.products.get(one.body.product_code or "") for one in asked]
+    doses_asked = [
+        repository.DosesAsked(one.patient.id, product.code if product else None, earliest_onset(one.body) or one.today)
+        for one, product in zip(asked, products, strict=True)
+    ]
+    doses = await repository.doses_on(session, doses_asked)
+    prescribed = await repository.prescribed_products(session, list({one.patient.id for one in asked}))
     facts = []
     for one, product, found in zip(asked, products, doses, strict=True):
         dispensed = None
@@ -161,10 +159,6 @@ async def _registry_facts(
     session: AsyncSession, context: ServiceContext, patient: Patient, body: ReportBody, today: date
 ) -> RegistryFacts:
     return (await _registry_facts_of(session, context, [FactsAsked(patient, body, today)]))[0]
-
-
-def _product_code(body: ReportBody) -> str | None:
-    return body.suspect_product.code if body.suspect_product else None
 
 
 def _reported(patient: Patient) -> ReportedPatient:
@@ -393,7 +387,7 @@ async def _submit(
         patient, errors = await _validated(session, context, caller, body, received_at, reached)
     if errors or patient is None:
         raise RuleViolation(errors)
-    accepted = AcceptedReport(caller, body, idempotency_key, patient, _today(context, received_at), received_at)
+    accepted = AcceptedReport(caller, body, idempotency_key, patient, received_at)
     return await context.report_writes.submit(accepted, lambda group: _store_reports(context, group))
 
 
@@ -440,7 +434,8 @@ async def _store_reports(context: ServiceContext, reports: Sequence[AcceptedRepo
         reacting = sorted({report.patient.id for report in reports if report.body.reactions})
         await repository.hold_patients(session, reacting)
         indications = await repository.indications_of(session, sorted({report.patient.id for report in reports}))
-        facts = await _registry_facts_of(session, context, [FactsAsked(r.patient, r.body, r.today) for r in reports])
+        asked = [FactsAsked(r.patient, r.body, _today(context, r.received_at)) for r in reports]
+        facts = await _registry_facts_of(session, context, asked)
         assessments = [
             _assessment(context, report.body, found, [r.code for r in report.body.reactions or []])
             for report, found in zip(reports, facts, strict=True)

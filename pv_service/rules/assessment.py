@@ -87,7 +87,7 @@ def assess(
     """Assess a valid report. ``codes`` are the reactions' codes once triage's are carried over;
     ``staff_criteria``, where PV staff set a reaction's seriousness, replace the reporter's criteria."""
     terms = reference.terms
-    product_code = body.suspect_product.code if body.suspect_product else None
+    product_code = body.product_code
     product = reference.products.get(product_code) if product_code else None
     ratio = product.ratio if product else None
     reactions = []

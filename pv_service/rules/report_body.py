@@ -90,3 +90,8 @@ class ReportBody(_Part, kw_only=True):
     history: LongText | None = None
     narrative: LongText | None = None
     special_situations: Annotated[list[SpecialSituation], msgspec.Meta(max_length=8)] = []
+
+    @property
+    def product_code(self) -> str | None:
+        """The suspect product's code as reported (None without a suspect product)."""
+        return self.suspect_product.code if self.suspect_product else None

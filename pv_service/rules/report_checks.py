@@ -151,7 +151,7 @@ def validity_errors(
     errors = missing_elements(body)
     errors += _date_errors(body, today, patient)
     errors += _pregnancy_errors(body, today, patient)
-    product = body.suspect_product.code if body.suspect_product else None
+    product = body.product_code
     if not _blank(product) and product not in known_products:
         errors.append(
             FieldError("suspect_product.code", "unknown_product", Text("The product is not in the catalogue."))
