@@ -13,7 +13,7 @@ from pv_service.registry.repository import patients_within_reach
 from pv_service.rules.consistency import RecordedDose
 from pv_service.rules.doses import last_on_or_before
 from pv_service.rules.duplicates import ReactionKey
-from pv_service.storage.dialect import upsert_insert
+from pv_service.storage.dialect import is_sqlite, upsert_insert
 from pv_service.storage.models import (
     Case,
     CaseCounter,
@@ -45,23 +45,16 @@ async def reachable_case(session: AsyncSession, caller: Caller, case_id: int, *,
     return await session.scalar(query.with_for_update(of=Case, key_share=True) if lock else query)
 
 
-async def hold_patients(session: AsyncSession, patient_ids: Sequence[int]) -> None:
-    """Hold the patients' rows until the transaction ends, in id order so that two writers holding several
-    never wait on each other in a cycle (PostgreSQL; SQLite's write transactions already run one at a time,
-    so there it asks nothing)."""
-    if not patient_ids or (session.bind is not None and session.bind.dialect.name == "sqlite"):
-        return
-    await session.execute(
-        select(Patient.id).where(Patient.id.in_(patient_ids)).order_by(Patient.id).with_for_update(key_share=True)
-    )
-
-
-async def indications_of(session: AsyncSession, patient_ids: Sequence[int]) -> dict[int, str]:
-    """The patients' indications as the transaction writes their cases, held until it ends on PostgreSQL (a
-    share lock, in id order): a registry import changing one waits, then moves the cases written here."""
+async def hold_patients(session: AsyncSession, patient_ids: Sequence[int]) -> dict[int, str]:
+    """Hold the patients' rows until the transaction ends and return their indications as held. On
+    PostgreSQL the rows are locked in id order, so two writers holding several never wait on each other in a
+    cycle, and a registry import changing an indication waits, then moves the cases written here; SQLite's
+    write transactions already run one at a time, so there the rows are only read."""
+    if not patient_ids:
+        return {}
     query = select(Patient.id, Patient.indication).where(Patient.id.in_(patient_ids)).order_by(Patient.id)
-    if session.bind is None or session.bind.dialect.name != "sqlite":
-        query = query.with_for_update(read=True)
+    if not is_sqlite(session):
+        query = query.with_for_update(key_share=True)
     return {patient_id: indication for patient_id, indication in await session.execute(query)}
 
 

@@ -432,8 +432,7 @@ async def _store_reports(context: ServiceContext, reports: Sequence[AcceptedRepo
     built before the commit."""
     async with context.database.session() as session, session.begin():
         reacting = sorted({report.patient.id for report in reports if report.body.reactions})
-        await repository.hold_patients(session, reacting)
-        indications = await repository.indications_of(session, sorted({report.patient.id for report in reports}))
+        indications = await repository.hold_patients(session, sorted({report.patient.id for report in reports}))
         asked = [FactsAsked(r.patient, r.body, _today(context, r.received_at)) for r in reports]
         facts = await _registry_facts_of(session, context, asked)
         assessments = [

@@ -1,4 +1,5 @@
-"""The INSERT construct with ON CONFLICT for the engine in use (PostgreSQL or SQLite share the syntax)."""
+"""What differs between the two engines: which one a session works on, and the INSERT construct with ON
+CONFLICT for it (PostgreSQL or SQLite share the syntax)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
+def is_sqlite(session: AsyncSession) -> bool:
+    """Whether ``session`` works on SQLite (an unbound session is taken for the embedded default)."""
+    return session.bind is None or session.bind.dialect.name == "sqlite"
+
+
 def upsert_insert(session: AsyncSession, table: Any) -> Any:
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    return (postgresql_insert if dialect == "postgresql" else sqlite_insert)(table)
+    return (sqlite_insert if is_sqlite(session) else postgresql_insert)(table)

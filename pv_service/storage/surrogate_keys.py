@@ -15,13 +15,15 @@ from typing import Any
 from sqlalchemy import Integer, Table, func, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pv_service.storage.dialect import is_sqlite
+
 
 async def take_keys(session: AsyncSession, table: Table, count: int) -> list[int]:
     """``count`` unused values of ``table``'s integer key, in ascending order (the session's pending objects
     are not flushed first: they are what the keys are for)."""
     (column,) = table.primary_key.columns
     with session.no_autoflush:
-        if session.bind is not None and session.bind.dialect.name == "sqlite":
+        if is_sqlite(session):
             largest = await session.scalar(select(func.max(column)))
             return list(range((largest or 0) + 1, (largest or 0) + count + 1))
         sequence = func.pg_get_serial_sequence(table.name, column.name)
