@@ -22,7 +22,7 @@ from itertools import islice
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, func, literal, select, union_all
+from sqlalchemy import Select, Table, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pv_service.rules.workflow import SET_ASIDE
@@ -35,9 +35,9 @@ CASE_ROW = ""
 # The week of the rows that sum every week: a Monday before any week of receipt, so first in key order too
 # (not date.min, which asyncpg stores as PostgreSQL's -infinity).
 ALL_TIME = date(1900, 1, 1)
-# Well under SQLite's 32,766 bound parameters, five a row.
-_UPSERT_ROWS = 1000
 _PATIENTS_AT_ONCE = 5000
+
+COUNTS: Table = DigestCount.__table__  # type: ignore[assignment]
 
 Cases = Sequence[int] | Select[Any]
 """Case ids, or a select of them."""
@@ -96,21 +96,21 @@ def with_all_time(weeks: Mapping[Key, int]) -> Counter[Key]:
 
 async def add(session: AsyncSession, changes: Mapping[Key, int]) -> None:
     """Add ``changes`` (by week of receipt) to the counts and to their all-time rows, in key order, leaving
-    out the keys that do not change."""
+    out the keys that do not change: one statement run for each row, so that it is compiled once for every
+    writer however many rows each brings."""
     rows = [
         {"week": week, "product": product, "indication": indication, "code": code, "n": n}
         for (week, product, indication, code), n in sorted(with_all_time(changes).items())
         if n
     ]
-    iterator = iter(rows)
-    while chunk := list(islice(iterator, _UPSERT_ROWS)):
-        statement = upsert_insert(session, DigestCount).values(chunk)
-        await session.execute(
-            statement.on_conflict_do_update(
-                index_elements=[DigestCount.week, DigestCount.product, DigestCount.indication, DigestCount.code],
-                set_={"n": DigestCount.n + statement.excluded.n},
-            )
-        )
+    if not rows:
+        return
+    statement = upsert_insert(session, COUNTS)
+    statement = statement.on_conflict_do_update(
+        index_elements=[COUNTS.c.week, COUNTS.c.product, COUNTS.c.indication, COUNTS.c.code],
+        set_={"n": COUNTS.c.n + statement.excluded.n},
+    )
+    await session.execute(statement, rows)
 
 
 async def count_cases(session: AsyncSession, cases: Cases) -> None:
