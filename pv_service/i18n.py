@@ -12,10 +12,11 @@ from dataclasses import replace
 from functools import cache
 from importlib import resources
 
+from babel.core import Locale
 from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from babel.numbers import format_decimal
+from babel.numbers import NumberPattern, parse_pattern
 from babel.support import Translations
 
 from pv_service.rules.text import Text
@@ -61,8 +62,15 @@ def _value_in(value: object, language: str) -> object:
     if isinstance(value, Text):
         return translate(value, language)
     if isinstance(value, float):
-        return format_decimal(value, format="0.###", locale=language)
+        locale, pattern = _decimals(language)
+        return pattern.apply(value, locale)
     return value
+
+
+@cache
+def _decimals(language: str) -> tuple[Locale, NumberPattern]:
+    """The locale and the pattern decimals are written with, parsed once (every stored warning has some)."""
+    return Locale.parse(language), parse_pattern("0.###")
 
 
 def preferred_language(accept_language: str | None, default: str) -> str:

@@ -13,11 +13,12 @@ from typing import Any
 import msgspec
 
 from pv_service.jobs.schemas import AnomalyView
+from pv_service.registry.schemas import PatientFacts
 from pv_service.rules.causality import BEGAUD_1985
 from pv_service.rules.priority import Priority
 from pv_service.rules.report_body import ReportBody
 from pv_service.rules.workflow import CaseState, Destination, suggested_destinations
-from pv_service.storage.models import Case, CaseReaction, FollowUpRequest, Patient
+from pv_service.storage.models import Case, CaseReaction, FollowUpRequest
 from pv_service.users.schemas import Caller
 
 
@@ -157,7 +158,7 @@ class AcceptedReport:
     caller: Caller
     body: ReportBody
     idempotency_key: str | None
-    patient: Patient
+    patient: PatientFacts
     received_at: datetime
 
 

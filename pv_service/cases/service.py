@@ -41,7 +41,8 @@ from pv_service.errors import IfMatchRequired, NotFound, RuleViolation, StaleCas
 from pv_service.i18n import translate
 from pv_service.jobs.repository import findings_for_case
 from pv_service.pagination import MAX_KEY, Keyset, Page
-from pv_service.registry.repository import reachable_patient
+from pv_service.registry.repository import reachable_patient_facts
+from pv_service.registry.schemas import PatientFacts
 from pv_service.rules.assessment import Assessment, RegistryFacts, assess, check_validity, deadlines_for
 from pv_service.rules.consistency import RecordedDose
 from pv_service.rules.doses import dispensed_daily_mg
@@ -51,7 +52,7 @@ from pv_service.rules.report_body import ReportBody, ReportPatient
 from pv_service.rules.report_checks import ReportedPatient, carried_codes, earliest_onset, follow_up_errors
 from pv_service.rules.text import Text
 from pv_service.rules.workflow import REOPENED_BY_FOLLOW_UP
-from pv_service.storage.models import Case, CaseReaction, CaseVersion, IdempotencyKey, Patient
+from pv_service.storage.models import Case, CaseReaction, CaseVersion, IdempotencyKey
 from pv_service.storage.surrogate_keys import key_new_rows
 from pv_service.users.schemas import Caller
 
@@ -98,11 +99,11 @@ async def reachable_case(session: AsyncSession, caller: Caller, case_id: int, *,
     return case
 
 
-async def ensure_patient_within_reach(context: ServiceContext, caller: Caller, registry_id: str) -> Patient:
+async def ensure_patient_within_reach(context: ServiceContext, caller: Caller, registry_id: str) -> PatientFacts:
     """The patient, or 404 for one outside reach, answered before the body's shape is judged (SPEC §14
     precedence); intake then works with the patient found here rather than looking it up again."""
-    async with context.database.lookup_session() as session:
-        patient = await reachable_patient(session, caller, registry_id)
+    async with context.database.lookup_connection() as connection:
+        patient = await reachable_patient_facts(connection, caller, registry_id)
     if patient is None:
         raise NotFound("patient")
     return patient
@@ -122,7 +123,7 @@ async def latest_body(session: AsyncSession, case: Case) -> ReportBody:
 
 
 class FactsAsked(NamedTuple):
-    patient: Patient
+    patient: PatientFacts
     body: ReportBody
     today: date
 
@@ -156,12 +157,12 @@ async def _registry_facts_of(
 
 
 async def _registry_facts(
-    session: AsyncSession, context: ServiceContext, patient: Patient, body: ReportBody, today: date
+    session: AsyncSession, context: ServiceContext, patient: PatientFacts, body: ReportBody, today: date
 ) -> RegistryFacts:
     return (await _registry_facts_of(session, context, [FactsAsked(patient, body, today)]))[0]
 
 
-def _reported(patient: Patient) -> ReportedPatient:
+def _reported(patient: PatientFacts) -> ReportedPatient:
     return ReportedPatient(sex=patient.sex, birth_year=patient.birth_year, inclusion_date=patient.inclusion_date)
 
 
@@ -248,7 +249,7 @@ async def reassess(session: AsyncSession, context: ServiceContext, case: Case) -
     """Recompute a case after triage changed a code or a seriousness; deadlines count from the first
     receipt. Possible duplicates are looked for again."""
     body = await latest_body(session, case)
-    patient = await repository.patient_of(session, case)
+    patient = PatientFacts.of(await repository.patient_of(session, case))
     facts = await _registry_facts(session, context, patient, body, _today(context, utc_now()))
     reactions = await repository.reactions_of(session, case.id)
     assessment = _assessment(context, body, facts, [r.code for r in reactions], [r.staff_criteria for r in reactions])
@@ -313,8 +314,8 @@ async def _validated(
     caller: Caller,
     body: ReportBody,
     received_at: datetime,
-    reached: Patient | None = None,
-) -> tuple[Patient | None, list[FieldError]]:
+    reached: PatientFacts | None = None,
+) -> tuple[PatientFacts | None, list[FieldError]]:
     """The patient (404 outside reach) and the validity errors of a report, which depend on the patient's
     record alone; ``reached``, when it is the patient the body names, was found within the caller's reach
     already."""
@@ -322,7 +323,7 @@ async def _validated(
     patient = None
     if registry_id is not None:
         found = reached is not None and reached.registry_id == registry_id
-        patient = reached if found else await reachable_patient(session, caller, registry_id)
+        patient = reached if found else await reachable_patient_facts(await session.connection(), caller, registry_id)
         if patient is None:
             raise NotFound("patient")
     errors = check_validity(
@@ -354,7 +355,7 @@ async def submit_report(
     caller: Caller,
     body: ReportBody,
     idempotency_key: str | None,
-    reached: Patient | None = None,
+    reached: PatientFacts | None = None,
 ) -> CaseAnswer:
     """A new case, or the replay of the first answer given to this caller for this key; ``reached`` is the
     patient ``ensure_patient_within_reach`` found for this request, if it ran."""
@@ -372,7 +373,7 @@ async def submit_report(
 
 
 async def _submit(
-    context: ServiceContext, caller: Caller, body: ReportBody, idempotency_key: str | None, reached: Patient | None
+    context: ServiceContext, caller: Caller, body: ReportBody, idempotency_key: str | None, reached: PatientFacts | None
 ) -> CaseAnswer:
     """Judged first, without the write lock: a replay, or the errors, which need only the patient's record
     (read once, by the 404 check, when it ran). The report then joins the next group commit, which reads the

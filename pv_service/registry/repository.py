@@ -29,8 +29,9 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncResult, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncResult, AsyncSession
 
+from pv_service.registry.schemas import PatientFacts
 from pv_service.storage.models import Dispensation, Patient, Prescription, TitrationStep, Withdrawal
 from pv_service.users.schemas import Caller
 
@@ -66,6 +67,16 @@ async def reachable_patient(session: AsyncSession, caller: Caller, registry_id: 
     return await session.scalar(
         select(Patient).where(Patient.registry_id == registry_id, patients_within_reach(caller))
     )
+
+
+_FACTS = tuple(getattr(Patient, name) for name in PatientFacts._fields)
+
+
+async def reachable_patient_facts(connection: AsyncConnection, caller: Caller, registry_id: str) -> PatientFacts | None:
+    """``reachable_patient``'s answer as facts: one Core statement, for the lookup every report starts with."""
+    query = select(*_FACTS).where(Patient.registry_id == registry_id, patients_within_reach(caller))
+    row = (await connection.execute(query)).first()
+    return PatientFacts(*row) if row is not None else None
 
 
 async def patients_page(session: AsyncSession, caller: Caller, *, after: str | None, limit: int) -> list[Patient]:

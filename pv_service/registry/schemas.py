@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, NamedTuple, TypeVar
 
 import msgspec
 
@@ -280,3 +280,18 @@ def patient_detail(
         titration_steps=titration_steps,
         consultations=consultations,
     )
+
+
+class PatientFacts(NamedTuple):
+    """What intake judges a report with of the patient's record, read as one row (no ORM object)."""
+
+    id: int
+    registry_id: str
+    sex: str
+    birth_year: int | None
+    inclusion_date: date
+    legal_status: str
+
+    @classmethod
+    def of(cls, patient: Patient) -> PatientFacts:
+        return cls(*(getattr(patient, name) for name in cls._fields))

@@ -14,7 +14,13 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 _READ_ONLY = "pv_read_only"
 # A read of one statement needs no transaction around it: SQLite reads it from one snapshot all the same.
@@ -99,9 +105,7 @@ class Database:
         self.read_sessions = async_sessionmaker(
             self.engine.execution_options(**{_READ_ONLY: True}), expire_on_commit=False
         )
-        self.lookup_sessions = async_sessionmaker(
-            self.engine.execution_options(**{_READ_ONLY: True, _ONE_STATEMENT: True}), expire_on_commit=False
-        )
+        self.lookup_engine = self.engine.execution_options(**{_READ_ONLY: True, _ONE_STATEMENT: True})
 
     @property
     def dialect(self) -> str:
@@ -113,10 +117,11 @@ class Database:
     def read_session(self) -> AsyncSession:
         return self.read_sessions()
 
-    def lookup_session(self) -> AsyncSession:
-        """For a read of a single statement: on SQLite no BEGIN is sent before it (one thread hop less per
-        statement of the driver's); a second statement would see its own snapshot."""
-        return self.lookup_sessions()
+    def lookup_connection(self) -> AsyncConnection:
+        """For a read of a single Core statement, as each report's first lookup is: no session around it, and
+        on SQLite no BEGIN before it (each is a hop to the driver's thread and back); a second statement
+        would see its own snapshot."""
+        return self.lookup_engine.connect()
 
     async def dispose(self) -> None:
         await self.engine.dispose()
