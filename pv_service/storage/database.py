@@ -30,6 +30,11 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 # requests as the service serves at once, rather than opened and closed again under load.
 SQLITE_POOL_SIZE = 32
 SQLITE_POOL_OVERFLOW = 32
+# A PostgreSQL connection costs a server process and a handshake: the pool keeps as many as the requests
+# served at once (a connection beyond it is closed again when returned, and under load reopened at once),
+# with a small overflow, so that two instances stay under the server's default of 100 connections.
+POSTGRES_POOL_SIZE = 32
+POSTGRES_POOL_OVERFLOW = 8
 
 
 def _prepare_sqlite_file(url: str) -> None:
@@ -72,7 +77,13 @@ def create_engine(url: str) -> AsyncEngine:
         )
         _install_sqlite_pragmas(engine)
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, hide_parameters=True)
+    return create_async_engine(
+        url,
+        pool_size=POSTGRES_POOL_SIZE,
+        max_overflow=POSTGRES_POOL_OVERFLOW,
+        pool_pre_ping=True,
+        hide_parameters=True,
+    )
 
 
 def _one_writer_at_a_time() -> type[AsyncSession]:
