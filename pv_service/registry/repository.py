@@ -62,11 +62,13 @@ def patients_within_reach(caller: Caller) -> ColumnElement[bool]:
     return false()
 
 
+def _reachable_by_registry_id(caller: Caller, registry_id: str) -> ColumnElement[bool]:
+    return and_(Patient.registry_id == registry_id, patients_within_reach(caller))
+
+
 async def reachable_patient(session: AsyncSession, caller: Caller, registry_id: str) -> Patient | None:
     """The patient with this registry id if the caller may see them; None if unknown or out of reach alike."""
-    return await session.scalar(
-        select(Patient).where(Patient.registry_id == registry_id, patients_within_reach(caller))
-    )
+    return await session.scalar(select(Patient).where(_reachable_by_registry_id(caller, registry_id)))
 
 
 _FACTS = tuple(getattr(Patient, name) for name in PatientFacts._fields)
@@ -74,8 +76,7 @@ _FACTS = tuple(getattr(Patient, name) for name in PatientFacts._fields)
 
 async def reachable_patient_facts(connection: AsyncConnection, caller: Caller, registry_id: str) -> PatientFacts | None:
     """``reachable_patient``'s answer as facts: one Core statement, for the lookup every report starts with."""
-    query = select(*_FACTS).where(Patient.registry_id == registry_id, patients_within_reach(caller))
-    row = (await connection.execute(query)).first()
+    row = (await connection.execute(select(*_FACTS).where(_reachable_by_registry_id(caller, registry_id)))).first()
     return PatientFacts(*row) if row is not None else None
 
 
