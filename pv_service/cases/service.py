@@ -513,7 +513,8 @@ async def follow_up(
         patient = await repository.patient_of(session, case)
         previous = await repository.reactions_of(session, case.id)
         complete_body = body if _registry_id(body) else _with_patient(body, patient.registry_id)
-        named, errors = await _validated(session, context, caller, complete_body, received_at)
+        # The case is within reach, so its patient is: looked up again only if the body names another.
+        named, errors = await _validated(session, context, caller, complete_body, received_at, PatientFacts.of(patient))
         earlier_codes = [r.code for r in previous]
         errors = follow_up_errors(body, patient.registry_id, earlier_codes) + errors
         if errors or named is None:
